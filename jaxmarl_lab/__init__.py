@@ -1,0 +1,24 @@
+"""jaxmarl_lab: JAX-native multi-agent RL and game theory.
+
+Public names used by algorithms, notebooks and outside scripts::
+
+    env = jaxmarl_lab.make("bargain")
+    policy = jaxmarl_lab.baseline(env, "fair_split")
+    result = jaxmarl_lab.evaluate(env, policy, 10_000, jax.random.key(0))
+    table = jaxmarl_lab.crossplay(env, {"random": ..., "greedy": ...}, 10_000, jax.random.key(0))
+"""
+
+from jaxmarl_lab.env import Env, tree_select
+from jaxmarl_lab.evaluation import CrossplayResult, EvalResult, crossplay, evaluate
+from jaxmarl_lab.policies import Policy, baseline, list_baselines, masked_logits, uniform_legal_action
+from jaxmarl_lab.registry import list_envs, make, register
+from jaxmarl_lab.spaces import Box, Discrete
+from jaxmarl_lab.wrappers import AutoReset, EpisodeStats, VmapEnv, Wrapper
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AutoReset", "Box", "CrossplayResult", "Discrete", "Env", "EpisodeStats", "EvalResult", "Policy",
+    "VmapEnv", "Wrapper", "baseline", "crossplay", "evaluate", "list_baselines", "list_envs", "make",
+    "masked_logits", "register", "tree_select", "uniform_legal_action",
+]

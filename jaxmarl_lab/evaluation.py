@@ -1,0 +1,297 @@
+"""Jitted, vmapped evaluation: ``evaluate`` (a team of policies) and ``crossplay`` (all ordered pairs).
+
+Both play whole episodes inside one XLA program: ``lax.scan`` over ``env.max_steps`` steps,
+``vmap`` over games (and, for cross-play, over matchups, with ``lax.switch`` picking each seat's
+policy), so the n x n round-robin of a two-player game is a single compiled program. Steps after
+an episode ends are frozen and contribute nothing. Large runs are split into equal chunks (one
+compilation) so a progress bar can report on them.
+
+Cross-play uses common random numbers: game g deals the same private information in every
+matchup, which makes differences between cells far less noisy than independent deals would.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxmarl_lab.env import tree_select
+from jaxmarl_lab.policies import Policy
+
+
+def _play_episode(env, joint_act, key, env_params):
+    """One episode to the end (at most ``env.max_steps`` steps): returns, length, outcome indicators."""
+    key_reset, key_steps = jax.random.split(key)
+    obs, state = env.reset(key_reset, env_params)
+    zero_returns = jnp.zeros((env.num_agents,), jnp.float32)
+
+    def body(carry, step_key):
+        obs, state, done, returns, length = carry
+        key_act, key_step = jax.random.split(step_key)
+        mask = env.action_mask(state, env_params)
+        action = joint_act(obs, mask, key_act)
+        next_obs, next_state, reward, step_done, _ = env.step(key_step, state, action, env_params)
+        alive = ~done
+        returns = returns + jnp.where(alive, reward, 0.0)
+        length = length + alive.astype(jnp.int32)
+        state = tree_select(done, state, next_state)
+        obs = tree_select(done, obs, next_obs)
+        return (obs, state, done | step_done, returns, length), None
+
+    carry = (obs, state, jnp.zeros((), bool), zero_returns, jnp.zeros((), jnp.int32))
+    (obs, state, done, returns, length), _ = jax.lax.scan(
+        body, carry, jax.random.split(key_steps, env.max_steps)
+    )
+    outcomes = {k: jnp.asarray(v, jnp.float32) for k, v in env.outcome_statistics(state, env_params).items()}
+    return returns, length, outcomes
+
+
+def _seat_actions(env, policies: Sequence[Policy], obs, mask, key):
+    dtype = env.action_space().dtype
+    keys = jax.random.split(key, len(policies))
+    return jnp.stack([
+        jnp.asarray(p.act(p.params, obs[i], mask[i], keys[i]), dtype) for i, p in enumerate(policies)
+    ])
+
+
+@partial(jax.jit, static_argnames=("env", "num_episodes"))
+def _evaluate_chunk(env, policies: tuple, num_episodes: int, key, env_params):
+    joint_act = partial(_seat_actions, env, policies)
+    keys = jax.random.split(key, num_episodes)
+    return jax.vmap(lambda k: _play_episode(env, joint_act, k, env_params))(keys)
+
+
+@partial(jax.jit, static_argnames=("env", "num_games"))
+def _crossplay_chunk(env, policies: tuple, num_games: int, key, env_params):
+    n = len(policies)
+    dtype = env.action_space().dtype
+    branches = [
+        (lambda o, m, k, p=p: jnp.asarray(p.act(p.params, o, m, k), dtype)) for p in policies
+    ]
+
+    def joint_act(pair, obs, mask, key):
+        keys = jax.random.split(key, 2)
+        return jnp.stack([jax.lax.switch(pair[s], branches, obs[s], mask[s], keys[s]) for s in range(2)])
+
+    rows, cols = jnp.meshgrid(jnp.arange(n), jnp.arange(n), indexing="ij")
+    pairs = jnp.stack([rows.ravel(), cols.ravel()], axis=-1)  # [n*n, 2]
+    keys = jax.random.split(key, num_games)  # shared by all matchups: common random numbers
+
+    def games_for_pair(pair):
+        return jax.vmap(lambda k: _play_episode(env, partial(joint_act, pair), k, env_params))(keys)
+
+    returns, lengths, outcomes = jax.vmap(games_for_pair)(pairs)
+    reshape = lambda x: x.reshape((n, n) + x.shape[1:])
+    return jax.tree_util.tree_map(reshape, (returns, lengths, outcomes))
+
+
+def _chunks(total: int, target: int) -> tuple[int, int]:
+    """(number of chunks, chunk size) with equal sizes so one compilation serves all chunks."""
+    num = max(1, math.ceil(total / max(1, target)))
+    return num, math.ceil(total / num)
+
+
+def _run_chunks(run_chunk, total: int, target: int, key, axis: int, progress: bool, desc: str):
+    num, size = _chunks(total, target)
+    parts = []
+    bar = tqdm(total=total, desc=desc, unit="game", disable=not progress, leave=False)
+    start = time.perf_counter()
+    for c in range(num):
+        out = jax.device_get(run_chunk(size, jax.random.fold_in(key, c)))
+        parts.append(out)
+        if c == 0:
+            bar.set_postfix_str(f"compiled+ran first chunk in {time.perf_counter() - start:.1f}s")
+        bar.update(min(size, total - c * size))
+    bar.close()
+    joined = jax.tree_util.tree_map(lambda *xs: np.concatenate(xs, axis=axis), *parts)
+    return jax.tree_util.tree_map(lambda x: np.take(x, np.arange(total), axis=axis), joined)
+
+
+def _stderr(x: np.ndarray, axis: int) -> np.ndarray:
+    n = x.shape[axis]
+    return x.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(x.mean(axis=axis))
+
+
+@dataclass
+class EvalResult:
+    """Per-episode outcomes of :func:`evaluate`; ``<outcome>_rate`` attributes average the indicators."""
+
+    agents: tuple[str, ...]
+    returns: np.ndarray  # f32[E, num_agents]
+    lengths: np.ndarray  # i32[E]
+    outcomes: dict[str, np.ndarray] = field(default_factory=dict)  # name -> f32[E] indicators
+
+    @property
+    def num_episodes(self) -> int:
+        return int(self.lengths.shape[0])
+
+    @property
+    def mean_returns(self) -> np.ndarray:
+        return self.returns.mean(axis=0)
+
+    @property
+    def stderr_returns(self) -> np.ndarray:
+        return _stderr(self.returns, 0)
+
+    @property
+    def welfare(self) -> np.ndarray:
+        """Per-episode sum of all agents' returns."""
+        return self.returns.sum(axis=1)
+
+    def __getattr__(self, name: str):
+        outcomes = self.__dict__.get("outcomes", {})
+        if name.endswith("_rate") and name[: -len("_rate")] in outcomes:
+            return float(outcomes[name[: -len("_rate")]].mean())
+        raise AttributeError(name)
+
+    def summary(self) -> dict:
+        out = {
+            "num_episodes": self.num_episodes,
+            "mean_length": float(self.lengths.mean()),
+            "mean_welfare": float(self.welfare.mean()),
+            "stderr_welfare": float(_stderr(self.welfare, 0)),
+        }
+        for i, agent in enumerate(self.agents):
+            out[f"mean_return_{agent}"] = float(self.mean_returns[i])
+            out[f"stderr_return_{agent}"] = float(self.stderr_returns[i])
+        for k, v in self.outcomes.items():
+            out[f"{k}_rate"] = float(v.mean())
+        return out
+
+
+def _as_seat_policies(env, policies) -> tuple[Policy, ...]:
+    if isinstance(policies, Policy):
+        return (policies,) * env.num_agents
+    policies = tuple(policies)
+    if len(policies) != env.num_agents or not all(isinstance(p, Policy) for p in policies):
+        raise ValueError(
+            f"policies must be one Policy for every seat or a sequence of {env.num_agents} Policies "
+            f"(one per seat of {env.name!r}), got {len(policies)} item(s)"
+        )
+    return policies
+
+
+def evaluate(env, policies, num_episodes: int, key: jax.Array, params=None, *,
+             batch_size: int = 16384, progress: bool = False) -> EvalResult:
+    """Play ``num_episodes`` games with one Policy per seat (or one for all seats).
+
+    Returns per-episode ``returns`` [E, num_agents], ``lengths`` [E] and the env's outcome
+    indicators (for bargaining ``accept_rate`` and ``walk_rate``).
+    """
+    seats = _as_seat_policies(env, policies)
+    env_params = env.default_params if params is None else params
+    run = lambda size, k: _evaluate_chunk(env, seats, size, k, env_params)
+    returns, lengths, outcomes = _run_chunks(run, int(num_episodes), batch_size, key, 0, progress, "evaluate")
+    return EvalResult(tuple(env.agents), returns, lengths, outcomes)
+
+
+@dataclass
+class CrossplayResult:
+    """All ordered matchups: row policy in seat 0, column policy in seat 1."""
+
+    names: list[str]
+    num_games: int
+    payoffs: np.ndarray  # f32[n, n, 2] mean return of seat 0 and seat 1
+    payoff_stderr: np.ndarray  # f32[n, n, 2]
+    welfare: np.ndarray  # f32[n, n] mean of r0 + r1
+    welfare_stderr: np.ndarray  # f32[n, n]
+    mean_length: np.ndarray  # f32[n, n]
+    outcome_rates: dict[str, np.ndarray]  # name -> f32[n, n]
+    payoff_std: np.ndarray  # f32[n, n, 2] per-game standard deviation
+
+    def __getattr__(self, name: str):
+        rates = self.__dict__.get("outcome_rates", {})
+        if name.endswith("_rate") and name[: -len("_rate")] in rates:
+            return rates[name[: -len("_rate")]]
+        raise AttributeError(name)
+
+    def to_dict(self) -> dict:
+        """JSON-ready; ``payoff_matrix``/``detailed_results`` follow the original cross-play files."""
+        detailed = {}
+        for i, row in enumerate(self.names):
+            for j, col in enumerate(self.names):
+                cell = {
+                    "row": row, "column": col,
+                    "mean_reward_p0": float(self.payoffs[i, j, 0]), "mean_reward_p1": float(self.payoffs[i, j, 1]),
+                    "std_reward_p0": float(self.payoff_std[i, j, 0]), "std_reward_p1": float(self.payoff_std[i, j, 1]),
+                    "stderr_reward_p0": float(self.payoff_stderr[i, j, 0]),
+                    "stderr_reward_p1": float(self.payoff_stderr[i, j, 1]),
+                    "mean_welfare": float(self.welfare[i, j]), "stderr_welfare": float(self.welfare_stderr[i, j]),
+                    "mean_length": float(self.mean_length[i, j]), "num_games": self.num_games,
+                }
+                cell.update({f"{k}_rate": float(v[i, j]) for k, v in self.outcome_rates.items()})
+                detailed[f"{i}_vs_{j}"] = cell
+        return {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "policy_names": list(self.names),
+            "num_games": self.num_games,
+            "payoff_matrix": self.payoffs.tolist(),
+            "welfare_matrix": self.welfare.tolist(),
+            "outcome_rates": {k: v.tolist() for k, v in self.outcome_rates.items()},
+            "detailed_results": detailed,
+        }
+
+    def save_json(self, path) -> None:
+        with open(path, "w") as f:
+            json.dump(self.to_dict(), f, indent=2)
+
+    def save_csv(self, path) -> None:
+        """One row per ordered matchup (long format)."""
+        rows = list(self.to_dict()["detailed_results"].values())
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def table(self, rate: str | None = None) -> str:
+        """Round-robin table: rows = seat-0 policy, columns = seat-1 policy.
+
+        Each cell reads ``r0/r1 W=welfare rate%`` where ``rate`` is one outcome (default: the first).
+        """
+        rate = rate or next(iter(self.outcome_rates), None)
+        cells = [[f"{self.payoffs[i, j, 0]:.3f}/{self.payoffs[i, j, 1]:.3f} W={self.welfare[i, j]:.3f}"
+                  + (f" {100 * self.outcome_rates[rate][i, j]:3.0f}%" if rate else "")
+                  for j in range(len(self.names))] for i in range(len(self.names))]
+        corner = "P1 \\ P2"
+        row_w = max(len(corner), *(len(n) for n in self.names))
+        col_w = max(max(len(c) for r in cells for c in r), *(len(n) for n in self.names))
+        lines = [f"{corner:<{row_w}} | " + " | ".join(f"{n:^{col_w}}" for n in self.names)]
+        lines.append("-" * len(lines[0]))
+        for name, row in zip(self.names, cells, strict=True):
+            lines.append(f"{name:<{row_w}} | " + " | ".join(f"{c:^{col_w}}" for c in row))
+        legend = f"cell: mean reward P1/P2, W = welfare (r1+r2){', ' + rate + ' rate' if rate else ''}; "
+        legend += f"{self.num_games} games per cell"
+        return "\n".join(lines + [legend])
+
+
+def crossplay(env, policies: dict[str, Policy], num_games: int, key: jax.Array, params=None, *,
+              batch_size: int = 65536, progress: bool = False) -> CrossplayResult:
+    """Every ordered pair of ``policies`` (row = seat 0, column = seat 1) in one compiled program."""
+    if env.num_agents != 2:
+        raise ValueError(f"crossplay needs a two-player env, {env.name!r} has {env.num_agents} agents")
+    if not policies or not all(isinstance(p, Policy) for p in policies.values()):
+        raise ValueError("policies must be a non-empty dict name -> Policy")
+    names = list(policies)
+    n = len(names)
+    env_params = env.default_params if params is None else params
+    run = lambda size, k: _crossplay_chunk(env, tuple(policies.values()), size, k, env_params)
+    target = max(1, batch_size // (n * n))
+    returns, lengths, outcomes = _run_chunks(run, int(num_games), target, key, 2, progress, "crossplay")
+    welfare = returns.sum(axis=-1)
+    return CrossplayResult(
+        names=names, num_games=int(num_games),
+        payoffs=returns.mean(axis=2), payoff_stderr=_stderr(returns, 2),
+        payoff_std=returns.std(axis=2, ddof=1) if num_games > 1 else np.zeros_like(returns.mean(axis=2)),
+        welfare=welfare.mean(axis=2), welfare_stderr=_stderr(welfare, 2),
+        mean_length=lengths.mean(axis=2), outcome_rates={k: v.mean(axis=2) for k, v in outcomes.items()},
+    )

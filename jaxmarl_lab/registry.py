@@ -1,0 +1,61 @@
+"""Environment registry: ``make(name, **kwargs)`` and ``list_envs()``.
+
+Entries are "module:Class" strings imported on first use, so importing ``jaxmarl_lab`` stays
+cheap and an env module can import ``jaxmarl_lab`` without a cycle.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+
+from jaxmarl_lab.env import Env
+
+_REGISTRY: dict[str, tuple[str, dict]] = {
+    "bargain": ("envs.bargain:Bargain", {}),
+}
+
+
+def register(name: str, entry_point: str, **default_kwargs) -> None:
+    """Register an env under ``name``; ``entry_point`` is "module:Class"."""
+    if name in _REGISTRY:
+        raise ValueError(f"env {name!r} is already registered")
+    _REGISTRY[name] = (entry_point, dict(default_kwargs))
+
+
+def list_envs() -> list[str]:
+    """Names accepted by :func:`make`."""
+    return sorted(_REGISTRY)
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def env_class(name: str) -> type[Env]:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown env {name!r}.{_suggest(name, _REGISTRY)} Valid envs: {', '.join(list_envs())}")
+    module_name, class_name = _REGISTRY[name][0].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def valid_kwargs(cls: type) -> list[str]:
+    params = inspect.signature(cls.__init__).parameters
+    return [p for p in params if p != "self" and params[p].kind is inspect.Parameter.KEYWORD_ONLY
+            or p != "self" and params[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+
+
+def make(name: str, **kwargs) -> Env:
+    """Build a registered env with its static options; unknown names or keywords list the valid ones."""
+    cls = env_class(name)
+    allowed = valid_kwargs(cls)
+    unknown = [k for k in kwargs if k not in allowed]
+    if unknown:
+        hint = _suggest(unknown[0], allowed)
+        raise TypeError(
+            f"unknown keyword(s) {', '.join(map(repr, unknown))} for env {name!r}.{hint} "
+            f"Valid keywords: {', '.join(allowed) if allowed else '(none)'}"
+        )
+    return cls(**{**_REGISTRY[name][1], **kwargs})
