@@ -298,11 +298,12 @@ class Bargain(Env):
         return "\n".join(lines)
 
     def render(self, state: BargainState, params=None) -> jax.Array:
-        """RGB frame: both players' private information, the offer on the table as unit squares
-        (blue = P1's units, orange = P2's), and the outcome with rewards once the game is over."""
+        """RGB frame: both players' private information (values V, max M, outside offer OUT), the
+        offer on the table as unit squares (blue = P1's units, orange = P2's), and the outcome with
+        rewards once the game is over."""
         s, k = 2, self.num_items
         cell = (draw.GLYPH_W + 1) * s
-        width = max(272, (18 + 5 * k) * cell + 8)
+        width = max(272, (21 + 4 * k) * cell + 8)
         unit = max(4, min(14, (width - 80) // max(self.quantities)))
         height = 70 + 16 * k + 26
         img = draw.canvas(height, width)
@@ -325,8 +326,8 @@ class Bargain(Env):
             x = 4 + (5 + 4 * k) * cell
             img = draw.draw_text(img, "M", y, x, s, color)
             img = draw.draw_number(img, state.max_value[p], y, x + 2 * cell, 4, s)
-            img = draw.draw_text(img, "O", y, x + 7 * cell, s, color)
-            img = draw.draw_number(img, state.outside[p], y, x + 9 * cell, 4, s)
+            img = draw.draw_text(img, "OUT", y, x + 7 * cell, s, color)
+            img = draw.draw_number(img, state.outside[p], y, x + 11 * cell, 4, s)
         # the offer on the table
         img = draw.draw_text(img, "OFFER", 52, 4, s)
         for p, color in ((0, P1_COLOR), (1, P2_COLOR)):

@@ -42,9 +42,10 @@ def env_class(name: str) -> type[Env]:
 
 
 def valid_kwargs(cls: type) -> list[str]:
-    params = inspect.signature(cls.__init__).parameters
-    return [p for p in params if p != "self" and params[p].kind is inspect.Parameter.KEYWORD_ONLY
-            or p != "self" and params[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    """Static options an env's constructor accepts by keyword."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in params if p.name != "self" and p.kind in named]
 
 
 def make(name: str, **kwargs) -> Env:

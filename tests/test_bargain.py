@@ -80,10 +80,12 @@ def test_masks_after_0_1_5_counter_offers(env):
 def test_round_sequence_and_at_most_six_decisions(env):
     _, state = bargain_state(env, VALUES, [50, 100])
     rounds, movers = [int(state.round)], [int(state.player)]
-    for obs, state, _, done in play(env, state, [1, 2, 3, 4, 5]):
+    steps = play(env, state, [1, 2, 3, 4, 5])
+    for _, after, _, done in steps:
         assert not done
-        rounds.append(int(state.round))
-        movers.append(int(state.player))
+        rounds.append(int(after.round))
+        movers.append(int(after.player))
+    state = steps[-1][1]
     assert rounds == [0, 0, 1, 1, 2, 2]
     assert movers == [0, 1, 0, 1, 0, 1]
     # the sixth decision may only ACCEPT or WALK; a counter-offer there is a WALK
