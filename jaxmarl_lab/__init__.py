@@ -9,7 +9,7 @@ Public names used by algorithms, notebooks and outside scripts::
 """
 
 from jaxmarl_lab.env import Env, tree_select
-from jaxmarl_lab.evaluation import CrossplayResult, EvalResult, crossplay, evaluate
+from jaxmarl_lab.evaluation import CrossplayResult, EvalResult, crossplay, evaluate, record_episode
 from jaxmarl_lab.policies import Policy, baseline, list_baselines, masked_logits, uniform_legal_action
 from jaxmarl_lab.registry import list_envs, make, register
 from jaxmarl_lab.spaces import Box, Discrete
@@ -20,5 +20,5 @@ __version__ = "0.1.0"
 __all__ = [
     "AutoReset", "Box", "CrossplayResult", "Discrete", "Env", "EpisodeStats", "EvalResult", "Policy",
     "VmapEnv", "Wrapper", "baseline", "crossplay", "evaluate", "list_baselines", "list_envs", "make",
-    "masked_logits", "register", "tree_select", "uniform_legal_action",
+    "masked_logits", "record_episode", "register", "tree_select", "uniform_legal_action",
 ]

@@ -1,4 +1,5 @@
-"""``jaxmarl-lab`` command line: ``baselines`` (round-robin of scripted policies), ``list-envs``."""
+"""``jaxmarl-lab`` command line: ``baselines`` (round-robin of scripted policies), ``render`` (a GIF
+of one game), ``list-envs``."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import time
 import jax
 import yaml
 
-from jaxmarl_lab.evaluation import crossplay
+from jaxmarl_lab.evaluation import crossplay, record_episode
 from jaxmarl_lab.policies import baseline, list_baselines
 from jaxmarl_lab.registry import env_class, list_envs, make
+from jaxmarl_lab.render import save_gif
 
 
 def _parse_env_args(pairs: list[str]) -> dict:
@@ -49,6 +51,21 @@ def cmd_baselines(args) -> int:
     return 0
 
 
+def cmd_render(args) -> int:
+    env = make(args.env, **_parse_env_args(args.env_arg))
+    names = args.policies or ["random"]
+    if len(names) not in (1, env.num_agents):
+        raise ValueError(f"--policies takes one baseline for every seat or {env.num_agents} (one per seat)")
+    seats = [baseline(env, name) for name in names]
+    frames, result = record_episode(env, seats[0] if len(seats) == 1 else seats, jax.random.key(args.seed))
+    save_gif(frames, args.out, fps=args.fps)
+    outcome = ", ".join(f"{k}" for k, v in result.outcomes.items() if v[0] > 0.5)
+    returns = " ".join(f"{a}={r:.3f}" for a, r in zip(env.agents, result.returns[0], strict=True))
+    print(f"wrote {args.out}: {len(frames)} frames, {int(result.lengths[0])} steps, {outcome or 'no outcome'}; "
+          f"returns {returns}")
+    return 0
+
+
 def cmd_list_envs(args) -> int:
     for name in list_envs():
         cls = env_class(name)
@@ -72,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default=None, help="write one row per matchup as CSV")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_baselines)
+
+    p = sub.add_parser("render", help="play one game with baseline policies and save it as a GIF")
+    p.add_argument("--env", default="bargain", help=f"one of: {', '.join(list_envs())}")
+    p.add_argument("--policies", nargs="+", default=None, help="baseline for every seat, or one per seat")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--out", default="game.gif")
+    p.add_argument("--fps", type=float, default=1.0)
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("list-envs", help="registered environments")
     p.set_defaults(func=cmd_list_envs)

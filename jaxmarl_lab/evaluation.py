@@ -29,8 +29,9 @@ from jaxmarl_lab.env import tree_select
 from jaxmarl_lab.policies import Policy
 
 
-def _play_episode(env, joint_act, key, env_params):
-    """One episode to the end (at most ``env.max_steps`` steps): returns, length, outcome indicators."""
+def _play_episode(env, joint_act, key, env_params, record: bool = False):
+    """One episode to the end (at most ``env.max_steps`` steps): returns, length, outcome indicators
+    (and, with ``record``, the rendered frame of every state: [max_steps + 1, H, W, 3])."""
     key_reset, key_steps = jax.random.split(key)
     obs, state = env.reset(key_reset, env_params)
     zero_returns = jnp.zeros((env.num_agents,), jnp.float32)
@@ -46,13 +47,17 @@ def _play_episode(env, joint_act, key, env_params):
         length = length + alive.astype(jnp.int32)
         state = tree_select(done, state, next_state)
         obs = tree_select(done, obs, next_obs)
-        return (obs, state, done | step_done, returns, length), None
+        frame = env.render(state, env_params) if record else None
+        return (obs, state, done | step_done, returns, length), frame
 
+    first_frame = env.render(state, env_params) if record else None
     carry = (obs, state, jnp.zeros((), bool), zero_returns, jnp.zeros((), jnp.int32))
-    (obs, state, done, returns, length), _ = jax.lax.scan(
+    (obs, state, done, returns, length), frames = jax.lax.scan(
         body, carry, jax.random.split(key_steps, env.max_steps)
     )
     outcomes = {k: jnp.asarray(v, jnp.float32) for k, v in env.outcome_statistics(state, env_params).items()}
+    if record:
+        return returns, length, outcomes, jnp.concatenate([first_frame[None], frames])
     return returns, length, outcomes
 
 
@@ -69,6 +74,24 @@ def _evaluate_chunk(env, policies: tuple, num_episodes: int, key, env_params):
     joint_act = partial(_seat_actions, env, policies)
     keys = jax.random.split(key, num_episodes)
     return jax.vmap(lambda k: _play_episode(env, joint_act, k, env_params))(keys)
+
+
+@partial(jax.jit, static_argnames=("env",))
+def _record_episode(env, policies: tuple, key, env_params):
+    return _play_episode(env, partial(_seat_actions, env, policies), key, env_params, record=True)
+
+
+def record_episode(env, policies, key: jax.Array, params=None) -> tuple[np.ndarray, EvalResult]:
+    """Play one episode and render it: (frames uint8[length + 1, H, W, 3], its EvalResult).
+
+    ``jaxmarl_lab.render.save_gif(frames, path)`` turns the frames into a GIF.
+    """
+    seats = _as_seat_policies(env, policies)
+    env_params = env.default_params if params is None else params
+    returns, length, outcomes, frames = jax.device_get(_record_episode(env, seats, key, env_params))
+    result = EvalResult(tuple(env.agents), returns[None], np.asarray(length)[None],
+                        {k: np.asarray(v)[None] for k, v in outcomes.items()})
+    return frames[: int(length) + 1], result
 
 
 @partial(jax.jit, static_argnames=("env", "num_games"))

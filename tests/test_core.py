@@ -134,6 +134,23 @@ def test_cli_bad_input(capsys):
     assert "bargain" in capsys.readouterr().out
 
 
+def test_record_episode_and_cli_render(tmp_path, capsys):
+    env = jl.make("bargain")
+    seats = [jl.baseline(env, "fair_split"), jl.baseline(env, "greedy")]
+    frames, result = jl.record_episode(env, seats, jax.random.key(0))
+    # fair_split offers, greedy (P2) accepts or walks: two steps, three frames, all different
+    assert int(result.lengths[0]) == 2 and frames.shape[0] == 3 and frames.dtype == np.uint8
+    assert not np.array_equal(frames[0], frames[1]) and not np.array_equal(frames[1], frames[2])
+    same = jl.evaluate(env, seats, 1, jax.random.key(0))
+    assert same.lengths[0] == 2
+    out = tmp_path / "game.gif"
+    assert cli_main(["render", "--policies", "fair_split", "greedy", "--out", str(out)]) == 0
+    import imageio.v2 as imageio
+
+    assert len(imageio.mimread(out)) == 3 and "3 frames" in capsys.readouterr().out
+    assert cli_main(["render", "--policies", "a", "b", "c", "--out", str(out)]) == 2
+
+
 def test_spaces():
     env = jl.make("bargain")
     space = env.action_space()
