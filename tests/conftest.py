@@ -1,7 +1,6 @@
 import os
 
 os.environ.setdefault("WANDB_MODE", "offline")
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
