@@ -12,13 +12,23 @@ from jaxmarl_lab.env import Env, tree_select
 from jaxmarl_lab.evaluation import CrossplayResult, EvalResult, crossplay, evaluate, record_episode
 from jaxmarl_lab.policies import Policy, baseline, list_baselines, masked_logits, uniform_legal_action
 from jaxmarl_lab.registry import list_envs, make, register
+from jaxmarl_lab.results import DEFAULT_METRIC, ResultsManager, Run
 from jaxmarl_lab.spaces import Box, Discrete
 from jaxmarl_lab.wrappers import AutoReset, EpisodeStats, VmapEnv, Wrapper
 
 __version__ = "0.1.0"
 
+
+def load_policy(run_dir, checkpoint: str = "final", seed_index: int = 0, sample: bool = True) -> Policy:
+    """The trained policy of a run directory as a jittable Policy (see jaxmarl_lab.training.load_policy)."""
+    from jaxmarl_lab.training import load_policy as _load_policy  # orbax is imported only when needed
+
+    return _load_policy(run_dir, checkpoint, seed_index, sample)
+
+
 __all__ = [
-    "AutoReset", "Box", "CrossplayResult", "Discrete", "Env", "EpisodeStats", "EvalResult", "Policy",
-    "VmapEnv", "Wrapper", "baseline", "crossplay", "evaluate", "list_baselines", "list_envs", "make",
+    "AutoReset", "Box", "CrossplayResult", "DEFAULT_METRIC", "Discrete", "Env", "EpisodeStats", "EvalResult",
+    "Policy", "ResultsManager", "Run", "VmapEnv", "Wrapper", "baseline", "crossplay", "evaluate", "list_baselines",
+    "list_envs", "load_policy", "make",
     "masked_logits", "record_episode", "register", "tree_select", "uniform_legal_action",
 ]

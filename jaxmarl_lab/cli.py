@@ -1,11 +1,15 @@
 """``jaxmarl-lab`` command line: ``baselines`` (round-robin of scripted policies), ``render`` (a GIF
-of one game), ``list-envs``."""
+of one game), ``list-envs``, ``results`` (list, show, compare, rank and export training runs)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 import jax
 import yaml
@@ -14,6 +18,7 @@ from jaxmarl_lab.evaluation import crossplay, record_episode
 from jaxmarl_lab.policies import baseline, list_baselines
 from jaxmarl_lab.registry import env_class, list_envs, make
 from jaxmarl_lab.render import save_gif
+from jaxmarl_lab.results import DEFAULT_METRIC, ResultsManager
 
 
 def _parse_env_args(pairs: list[str]) -> dict:
@@ -74,6 +79,178 @@ def cmd_list_envs(args) -> int:
     return 0
 
 
+def _fmt(value: Any) -> str:
+    """One table cell: short floats, '-' for missing, lists comma-joined."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value) if value else "[]"
+    if isinstance(value, Mapping):
+        return json.dumps(value)
+    return str(value)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Plain left-aligned text table with a dashed rule under the header (no extra dependencies)."""
+    cells = [[str(h) for h in headers]] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _print_mapping(mapping: Mapping, indent: str = "  ") -> None:
+    if not mapping:
+        print(f"{indent}(none)")
+        return
+    width = max(len(str(k)) for k in mapping)
+    for key, value in mapping.items():
+        print(f"{indent}{str(key):<{width}}  {_fmt(value)}")
+
+
+def _metric_label(metric: str) -> str:
+    return metric.removeprefix("final_metrics.")
+
+
+def cmd_results_list(args) -> int:
+    manager = ResultsManager(args.root)
+    entries = manager.list_runs(args.algorithm, args.status)
+    if not entries:
+        filters = ", ".join(f"{k}={v}" for k, v in (("algorithm", args.algorithm), ("status", args.status)) if v)
+        print(f"no runs in {manager.root}" + (f" matching {filters}" if filters else ""))
+        return 0
+    rows = [[e["run_id"], e.get("algorithm"), e.get("status"), e.get("seed"),
+             manager.get_metric(e, "total_env_steps"), manager.get_metric(e, args.metric)] for e in entries]
+    print(format_table(["run_id", "algorithm", "status", "seed", "total_env_steps", _metric_label(args.metric)],
+                       rows))
+    return 0
+
+
+def cmd_results_show(args) -> int:
+    run = ResultsManager(args.root).open_run(args.run)
+    meta = run.metadata
+    print(f"run {run.run_id}  ({run.path})")
+    print("\nmetadata:")
+    _print_mapping({k: v for k, v in meta.items() if k not in ("final_metrics", "best_metrics")})
+    print("\nfinal metrics:")
+    _print_mapping(meta.get("final_metrics") or {})
+    print("\nbest metrics:")
+    _print_mapping(meta.get("best_metrics") or {})
+    print("\nconfig:")
+    config = run.load_config()
+    text = yaml.safe_dump(config, sort_keys=False).rstrip() if config else "(none)"
+    print("\n".join(f"  {line}" for line in text.splitlines()))
+    rows = run.read_metrics()
+    print(f"\nlast metrics row ({len(rows)} rows logged):")
+    last = dict(rows[-1]) if rows else {}
+    if isinstance(last.get("timestamp"), float):
+        last["timestamp"] = datetime.fromtimestamp(last["timestamp"]).astimezone().isoformat(timespec="seconds")
+    _print_mapping(last)
+    return 0
+
+
+def cmd_results_compare(args) -> int:
+    dicts = ResultsManager(args.root).compare(args.runs)
+    keys: list[str] = []
+    for d in dicts:
+        keys.extend(k for k in d if k not in keys)
+    rows = []
+    for key in keys:
+        values = [d.get(key) for d in dicts]
+        if args.diff_only and key != "run_id" and len({_fmt(v) for v in values}) == 1:
+            continue
+        rows.append([key, *values])
+    print(format_table(["key", *(d["run_id"] for d in dicts)], rows))
+    return 0
+
+
+def cmd_results_best(args) -> int:
+    manager = ResultsManager(args.root)
+    run = manager.best_run(args.algorithm, args.metric, args.mode)
+    if run is None:
+        scope = f"run of {args.algorithm!r}" if args.algorithm else "run"
+        raise ValueError(f"no {scope} in {manager.root} has metric {args.metric!r}")
+    print(f"run_id: {run.run_id}")
+    print(f"{args.metric}: {_fmt(manager.get_metric(run, args.metric))}")
+    print(f"path: {run.path}")
+    return 0
+
+
+def cmd_results_leaderboard(args) -> int:
+    manager = ResultsManager(args.root)
+    board = manager.leaderboard(args.metric, args.mode)
+    if not board:
+        print(f"no runs in {manager.root} have metric {args.metric!r}")
+        return 0
+    rows = [[i + 1, b["algorithm"], b["run_id"], b["value"], b["num_runs"]] for i, b in enumerate(board)]
+    print(format_table(["rank", "algorithm", "run_id", f"{_metric_label(args.metric)} ({args.mode})", "num_runs"],
+                       rows))
+    return 0
+
+
+def cmd_results_export(args) -> int:
+    manager = ResultsManager(args.root)
+    manager.export(args.file)
+    print(f"wrote {args.file} ({len(manager.list_runs())} runs)")
+    return 0
+
+
+def cmd_results_mark_abandoned(args) -> int:
+    marked = ResultsManager(args.root).mark_abandoned(args.hours)
+    print("\n".join(f"abandoned {run_id}" for run_id in marked) or "no stale running runs")
+    return 0
+
+
+def _add_results_parser(sub) -> None:
+    results = sub.add_parser("results", help="list, inspect, compare, rank and export training runs")
+    results.add_argument("--root", default="results", help="results directory (default: ./results)")
+    # --root is also accepted after the sub-subcommand; SUPPRESS keeps it from overwriting the one given before
+    root_opt = argparse.ArgumentParser(add_help=False)
+    root_opt.add_argument("--root", default=argparse.SUPPRESS, help="results directory (default: ./results)")
+    rsub = results.add_subparsers(dest="results_command", required=True)
+
+    def metric_opts(p: argparse.ArgumentParser, mode: bool = True) -> None:
+        p.add_argument("--metric", default=DEFAULT_METRIC, help=f"dotted metadata path (default: {DEFAULT_METRIC})")
+        if mode:
+            p.add_argument("--mode", choices=("max", "min"), default="max", help="higher or lower is better")
+
+    p = rsub.add_parser("list", parents=[root_opt], help="runs, newest first")
+    p.add_argument("--algorithm", default=None)
+    p.add_argument("--status", default=None, help="running, completed, failed, interrupted or abandoned")
+    metric_opts(p, mode=False)
+    p.set_defaults(func=cmd_results_list)
+
+    p = rsub.add_parser("show", parents=[root_opt], help="metadata, final metrics, config and last metrics row")
+    p.add_argument("run", help="run id or run directory")
+    p.set_defaults(func=cmd_results_show)
+
+    p = rsub.add_parser("compare", parents=[root_opt], help="runs side by side (rows = keys, columns = runs)")
+    p.add_argument("runs", nargs="+", help="run ids or run directories")
+    p.add_argument("--diff-only", action="store_true", help="hide keys on which all runs agree")
+    p.set_defaults(func=cmd_results_compare)
+
+    p = rsub.add_parser("best", parents=[root_opt], help="best run of an algorithm (all runs if none given)")
+    p.add_argument("algorithm", nargs="?", default=None)
+    metric_opts(p)
+    p.set_defaults(func=cmd_results_best)
+
+    p = rsub.add_parser("leaderboard", parents=[root_opt], help="best run per algorithm, ranked")
+    metric_opts(p)
+    p.set_defaults(func=cmd_results_leaderboard)
+
+    p = rsub.add_parser("export", parents=[root_opt], help="all runs to FILE.csv or FILE.json")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_results_export)
+
+    p = rsub.add_parser("mark-abandoned", parents=[root_opt], help="stale 'running' runs -> 'abandoned'")
+    p.add_argument("--hours", type=float, default=24.0, help="started more than this many hours ago")
+    p.set_defaults(func=cmd_results_mark_abandoned)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxmarl-lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list-envs", help="registered environments")
     p.set_defaults(func=cmd_list_envs)
+
+    _add_results_parser(sub)
     return parser
 
 

@@ -318,3 +318,117 @@ def crossplay(env, policies: dict[str, Policy], num_games: int, key: jax.Array, 
         welfare=welfare.mean(axis=2), welfare_stderr=_stderr(welfare, 2),
         mean_length=lengths.mean(axis=2), outcome_rates={k: v.mean(axis=2) for k, v in outcomes.items()},
     )
+
+
+@partial(jax.jit, static_argnames=("env", "num_games"))
+def _versus_chunk(env, policy: Policy, opponents: tuple, num_games: int, key, env_params):
+    """``policy`` in seat s against opponent o, for every (o, s): returns [n_opponents, 2, G, ...]."""
+    dtype = env.action_space().dtype
+    branches = [(lambda o, m, k, p=p: jnp.asarray(p.act(p.params, o, m, k), dtype)) for p in opponents]
+
+    def joint_act(opponent, seat, obs, mask, key):
+        key_self, key_other = jax.random.split(key)
+        own = jnp.asarray(policy.act(policy.params, obs[seat], mask[seat], key_self), dtype)
+        other = jax.lax.switch(opponent, branches, obs[1 - seat], mask[1 - seat], key_other)
+        return jnp.where(jnp.arange(2) == seat, own, other)
+
+    keys = jax.random.split(key, num_games)
+
+    def games(opponent, seat):
+        act = partial(joint_act, opponent, seat)
+        return jax.vmap(lambda k: _play_episode(env, act, k, env_params))(keys)
+
+    grid = jnp.arange(len(opponents))
+    return jax.vmap(lambda o: jax.vmap(lambda s: games(o, s))(jnp.arange(2)))(grid)
+
+
+def evaluate_against(env, policy: Policy, opponents: dict[str, Policy], num_games: int, key: jax.Array,
+                     params=None, *, batch_size: int = 65536) -> dict[str, list[EvalResult]]:
+    """``policy`` against every opponent in both seats of a two-player game, one compiled program.
+
+    Returns ``{opponent: [result with policy as P1, result with policy as P2]}``; each result's
+    ``returns`` keep the seat order of the game (seat 0 first).
+    """
+    if env.num_agents != 2:
+        raise ValueError(f"evaluate_against needs a two-player env, {env.name!r} has {env.num_agents} agents")
+    env_params = env.default_params if params is None else params
+    names = list(opponents)
+    run = lambda size, k: _versus_chunk(env, policy, tuple(opponents.values()), size, k, env_params)
+    target = max(1, batch_size // (2 * len(names)))
+    returns, lengths, outcomes = _run_chunks(run, int(num_games), target, key, 2, False, "versus")
+    return {
+        name: [EvalResult(tuple(env.agents), returns[i, s], lengths[i, s], {k: v[i, s] for k, v in outcomes.items()})
+               for s in range(2)]
+        for i, name in enumerate(names)
+    }
+
+
+def two_player_report(env, policy: Policy, num_games: int, key: jax.Array, params=None) -> dict:
+    """Self-play plus both seats against every baseline, next to the best baseline in the same place.
+
+    ``summary`` holds flat numbers (``selfplay_welfare``, ``vs_<b>_as_p1_reward``, ...);
+    ``versus`` compares, for each baseline opponent and seat, the policy's mean reward with the
+    best any baseline earns in that place (from the baseline round-robin on the same deals).
+    """
+    from jaxmarl_lab.policies import baseline, list_baselines
+
+    key_self, key_versus = jax.random.split(key)
+    selfplay = evaluate(env, policy, num_games, key_self, params)
+    summary = {f"selfplay_{k.replace('mean_return_player_', 'reward_p').replace('mean_', '')}": v
+               for k, v in selfplay.summary().items() if not k.startswith("stderr") and k != "num_episodes"}
+    summary["selfplay_welfare_stderr"] = selfplay.summary()["stderr_welfare"]
+    baselines = {name: baseline(env, name) for name in list_baselines(env)}
+    versus = {}
+    if baselines:
+        results = evaluate_against(env, policy, baselines, num_games, key_versus, params)
+        table = crossplay(env, baselines, num_games, key_versus, params)
+        for j, name in enumerate(baselines):
+            versus[name] = {}
+            for seat in range(2):
+                result = results[name][seat]
+                mine = result.returns[:, seat]
+                in_place = table.payoffs[:, j, 0] if seat == 0 else table.payoffs[j, :, 1]
+                best = int(np.argmax(in_place))
+                stderr = float(_stderr(mine, 0))
+                cell = {
+                    "reward": float(mine.mean()), "stderr": stderr,
+                    "opponent_reward": float(result.returns[:, 1 - seat].mean()),
+                    "welfare": float(result.welfare.mean()), "length": float(result.lengths.mean()),
+                    "best_baseline": list(baselines)[best], "best_baseline_reward": float(in_place[best]),
+                }
+                cell.update({f"{k}_rate": float(v.mean()) for k, v in result.outcomes.items()})
+                cell["margin"] = cell["reward"] - cell["best_baseline_reward"]
+                cell["at_least_best_baseline"] = bool(cell["margin"] >= -2 * stderr)
+                versus[name][f"as_p{seat + 1}"] = cell
+                summary[f"vs_{name}_as_p{seat + 1}_reward"] = cell["reward"]
+        cells = [c for v in versus.values() for c in v.values()]
+        summary["vs_baselines_mean_reward"] = float(np.mean([c["reward"] for c in cells]))
+        summary["vs_baselines_cells_at_least_best"] = int(sum(c["at_least_best_baseline"] for c in cells))
+        summary["vs_baselines_cells"] = len(cells)
+    return {"num_games": int(num_games), "summary": summary, "selfplay": selfplay.summary(), "versus": versus}
+
+
+def format_report(report: dict) -> str:
+    """The report of :func:`two_player_report` as a console table."""
+    s = report["summary"]
+    lines = [f"self-play ({report['num_games']} games): welfare {s['selfplay_welfare']:.3f} "
+             f"± {s['selfplay_welfare_stderr']:.3f}, P1 {s['selfplay_reward_p0']:.3f}, "
+             f"P2 {s['selfplay_reward_p1']:.3f}, "
+             + ", ".join(f"{k.removeprefix('selfplay_')} {v:.3f}" for k, v in s.items()
+                         if k.endswith("_rate") and k.startswith("selfplay_"))
+             + f", mean length {s['selfplay_length']:.2f}"]
+    if report["versus"]:
+        header = f"{'opponent':<12} {'seat':<5} {'reward':>14} {'opp.':>6} {'welfare':>8} {'accept':>7} " \
+                 f"{'length':>6}   best baseline in this place"
+        lines += ["", header, "-" * len(header)]
+        for name, seats in report["versus"].items():
+            for seat, c in seats.items():
+                flag = "ok" if c["at_least_best_baseline"] else "below"
+                lines.append(
+                    f"{name:<12} {seat.replace('as_', ''):<5} {c['reward']:>7.3f} ± {c['stderr']:.3f} "
+                    f"{c['opponent_reward']:>6.3f} {c['welfare']:>8.3f} {100 * c.get('accept_rate', 0):>6.1f}% "
+                    f"{c['length']:>6.2f}   {c['best_baseline']:<11} {c['best_baseline_reward']:.3f} "
+                    f"({c['margin']:+.3f}, {flag})")
+        lines.append(f"{s['vs_baselines_cells_at_least_best']}/{s['vs_baselines_cells']} cells at least as good as the "
+                     "best baseline in the same place (within 2 standard errors)")
+    return "\n".join(lines)

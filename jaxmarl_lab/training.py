@@ -1,0 +1,236 @@
+"""The training driver every ``algos/*.py`` file hands its ``make_train`` to.
+
+``run_algorithm`` turns an algorithm's ``Config`` into a CLI (``jaxmarl_lab.config``), creates or
+resumes a run directory (``jaxmarl_lab.results``), then loops jitted ``train_chunk`` calls on
+the host: a tqdm bar with env-steps/s and the headline metric, one ``metrics.csv`` row per
+update (plus wandb/TensorBoard when asked), evaluation every ``eval_interval`` env steps with
+a ``best`` checkpoint, periodic ``step_<n>`` checkpoints, and at the end a ``final`` checkpoint,
+``final_eval.json``, plots and the run's status. Ctrl-C (or ``--stop-at-step``) saves a
+checkpoint and marks the run ``interrupted``; ``--resume-from RUN_DIR`` continues it exactly.
+``--num-seeds K`` vmaps K independent runs into the same program.
+
+Contract with the algorithm: ``Config`` has ``env``, ``seed``, ``num_seeds``, ``updates_per_chunk``,
+``eval_interval``, ``eval_games``, ``checkpoint_interval`` and the properties ``num_updates`` and
+``steps_per_update``; ``make_train(config, env)`` returns ``init(key)`` and ``train_chunk(runner)``
+whose runner has ``.params`` and ``.update``; ``make_policy(config, env, params)`` returns a Policy.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxmarl_lab.checkpoint import latest_step_checkpoint, restore_checkpoint, save_checkpoint
+from jaxmarl_lab.config import ConfigError, build, parse_args, to_dict
+from jaxmarl_lab.evaluation import format_report, two_player_report
+from jaxmarl_lab.logger import MetricsLogger
+from jaxmarl_lab.plots import plot_training_curves
+from jaxmarl_lab.policies import Policy
+from jaxmarl_lab.registry import make
+from jaxmarl_lab.results import ResultsManager, Run
+
+
+class _StopRequested(Exception):
+    """--stop-at-step reached: leave like an interrupt, resumable."""
+
+
+def _crossed(interval: int, before: int, after: int) -> bool:
+    """Whether a multiple of ``interval`` env steps lies in (before, after]; never for interval 0."""
+    return bool(interval) and after // interval > before // interval
+
+
+def _seed_slice(tree, index: int | None):
+    return tree if index is None else jax.tree_util.tree_map(lambda x: x[index], tree)
+
+
+def _flat_rows(metrics: dict, num_seeds: int) -> list[dict]:
+    """Per-update rows from chunk metrics ([K] or [S, K]): seed means plus ``key/seed<i>`` columns."""
+    if num_seeds == 1:
+        steps = len(next(iter(metrics.values())))
+        return [{k: float(v[i]) for k, v in metrics.items()} for i in range(steps)]
+    steps = next(iter(metrics.values())).shape[1]
+    rows = []
+    for i in range(steps):
+        row = {k: float(np.mean(v[:, i])) for k, v in metrics.items()}
+        row.update({f"{k}/seed{s}": float(v[s, i]) for k, v in metrics.items() for s in range(num_seeds)})
+        rows.append(row)
+    return rows
+
+
+def evaluate_seeds(config, env, make_policy, params, key, num_games: int) -> dict:
+    """The two-player report of every seed's policy; ``summary`` is the mean over seeds."""
+    seeds = config.num_seeds
+    reports = [two_player_report(env, make_policy(config, env, _seed_slice(params, s if seeds > 1 else None)),
+                                 num_games, jax.random.fold_in(key, s)) for s in range(seeds)]
+    if seeds == 1:
+        return reports[0]
+    summary = {k: float(np.mean([r["summary"][k] for r in reports])) for k in reports[0]["summary"]}
+    for s, r in enumerate(reports):
+        summary.update({f"{k}/seed{s}": v for k, v in r["summary"].items()})
+    return {"num_games": num_games, "summary": summary, "per_seed": reports,
+            "selfplay": reports[0]["selfplay"], "versus": reports[0]["versus"]}
+
+
+def _save_policy_params(run: Run, name: str, params) -> None:
+    save_checkpoint(run.checkpoints_dir, f"policy_{name}", {"params": params})
+
+
+def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: list[str] | None = None, *,
+                  description: str | None = None, progress_metric: str = "episode_welfare",
+                  eval_metric: str = "selfplay_welfare") -> int:
+    """Parse the CLI, train, evaluate and record one run; returns a process exit code."""
+    try:
+        config, options, explicit = parse_args(config_cls, argv, prog=f"{algorithm}.py", description=description)
+        manager = ResultsManager(options.results_dir)
+        resuming = options.resume_from is not None
+        if resuming:
+            run = manager.open_run(options.resume_from)
+            saved = run.load_config()
+            config = build(config_cls, {**saved, **{k: getattr(config, k) for k in explicit}})
+            run.save_config(to_dict(config))
+        env = make(config.env)
+        init, train_chunk = make_train(config, env)  # validates the config against the env
+    except (ConfigError, ValueError, TypeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    seeds = config.num_seeds
+    if seeds > 1:
+        init, train_chunk = jax.vmap(init), jax.vmap(train_chunk)
+        keys = jax.random.split(jax.random.key(config.seed), seeds)
+    else:
+        keys = jax.random.key(config.seed)
+    init, train_chunk = jax.jit(init), jax.jit(train_chunk)
+
+    if not resuming:
+        run = manager.create_run(algorithm, config.env, config.seed, to_dict(config), run_name=options.run_name,
+                                 tags=options.tags, num_seeds=seeds)
+    policy_probe = make_policy(config, env, None)
+    if hasattr(policy_probe.act_fn, "spec"):
+        run.update_metadata(policy_spec=policy_probe.act_fn.spec(), obs_dim=int(np.prod(env.obs_shape)))
+    logger = MetricsLogger(run, config=to_dict(config), wandb=options.wandb, wandb_project=options.wandb_project,
+                           wandb_name=options.wandb_name, wandb_tags=options.wandb_tags,
+                           wandb_mode=options.wandb_mode, tensorboard=options.tensorboard, resume=resuming)
+
+    print(f"{algorithm}: run {run.run_id} -> {run.path}", file=sys.stderr)
+    runner = init(keys)
+    if resuming:
+        name = latest_step_checkpoint(run.checkpoints_dir)
+        if name is None:
+            print(f"error: {run.path} has no step_<n> checkpoint to resume from", file=sys.stderr)
+            return 2
+        runner = restore_checkpoint(run.checkpoints_dir, name, runner)
+        print(f"resumed from checkpoint {name}", file=sys.stderr)
+    run.update_metadata(status="running")
+
+    spu, total_updates = config.steps_per_update, config.num_updates
+    update = lambda: int(np.ravel(jax.device_get(runner.update))[0])
+    eval_key = jax.random.key(config.seed + 1_000_003)
+    best = run.metadata.get("best_eval", {}).get(eval_metric, -np.inf)
+    bar = tqdm(total=total_updates * spu, initial=update() * spu, unit="step", unit_scale=True,
+               disable=options.quiet, desc=algorithm, dynamic_ncols=True)
+    session_start, session_steps0 = time.perf_counter(), update() * spu
+    previous_time = float(run.metadata.get("train_time_s") or 0.0)
+
+    def record(status: str, error: str | None = None) -> None:
+        elapsed = time.perf_counter() - session_start
+        steps = update() * spu
+        run.finish(status, error=error, total_env_steps=steps, train_time_s=previous_time + elapsed,
+                   steps_per_s=(steps - session_steps0) / max(elapsed, 1e-9))
+
+    def evaluate_now(final: bool) -> dict:
+        nonlocal best
+        steps = update() * spu
+        report = evaluate_seeds(config, env, make_policy, runner.params, jax.random.fold_in(eval_key, steps),
+                                config.eval_games)
+        logger.log(steps, {"env_steps": steps, **{f"eval/{k}": v for k, v in report["summary"].items()
+                                                   if "/seed" not in k}})
+        score = report["summary"].get(eval_metric)
+        if score is not None and score > best:
+            best = score
+            save_checkpoint(run.checkpoints_dir, "best", runner)
+            _save_policy_params(run, "best", runner.params)
+            run.update_metadata(best_eval={eval_metric: score, "env_steps": steps})
+        if not final:
+            bar.write(f"[eval @ {steps:,} steps] {eval_metric} = {score:.4f} (best {best:.4f})")
+        return report
+
+    try:
+        while update() < total_updates:
+            before = update() * spu
+            runner, metrics = train_chunk(runner)
+            metrics = jax.device_get(metrics)
+            steps_now = update() * spu
+            rows = _flat_rows(metrics, seeds)
+            for i, row in enumerate(rows):
+                row_steps = before + (i + 1) * spu
+                logger.log(row_steps, {"env_steps": row_steps, "update": row_steps // spu, **row})
+            bar.update(steps_now - bar.n)
+            elapsed = time.perf_counter() - session_start
+            bar.set_postfix({"steps/s": f"{(steps_now - session_steps0) / max(elapsed, 1e-9):,.0f}",
+                             progress_metric: f"{rows[-1].get(progress_metric, float('nan')):.3f}"})
+            if _crossed(config.checkpoint_interval, before, steps_now):
+                save_checkpoint(run.checkpoints_dir, f"step_{steps_now}", runner)
+            if _crossed(config.eval_interval, before, steps_now) and steps_now < total_updates * spu:
+                evaluate_now(final=False)
+            if options.stop_at_step and steps_now >= options.stop_at_step and steps_now < total_updates * spu:
+                raise _StopRequested
+        bar.close()
+        save_checkpoint(run.checkpoints_dir, f"step_{update() * spu}", runner)
+        save_checkpoint(run.checkpoints_dir, "final", runner)
+        _save_policy_params(run, "final", runner.params)
+        print(f"final evaluation: {config.eval_games} games per matchup ...", file=sys.stderr)
+        report = evaluate_now(final=True)
+        run.write_final_eval(report)
+        plot_training_curves(run.read_metrics(), run.plots_dir / "training_curves.png")
+        record("completed")
+        logger.close()
+        print(format_report(report))
+        print(f"\nresults: {run.path} (metrics.csv, final_eval.json, plots/, checkpoints/)")
+        return 0
+    except (KeyboardInterrupt, _StopRequested) as stop:
+        bar.close()
+        steps = update() * spu
+        save_checkpoint(run.checkpoints_dir, f"step_{steps}", runner)
+        plot_training_curves(run.read_metrics(), run.plots_dir / "training_curves.png")
+        record("interrupted")
+        logger.close()
+        why = "stopped at --stop-at-step" if isinstance(stop, _StopRequested) else "interrupted"
+        print(f"\n{why} at {steps:,} env steps; checkpoint saved. Continue with:\n"
+              f"  python algos/{algorithm}.py --resume-from {run.path}", file=sys.stderr)
+        return 0 if isinstance(stop, _StopRequested) else 130
+    except Exception as err:
+        bar.close()
+        record("failed", error=f"{type(err).__name__}: {err}")
+        logger.close()
+        raise
+
+
+def load_policy(run_dir: str | Path, checkpoint: str = "final", seed_index: int = 0, sample: bool = True) -> Policy:
+    """The trained policy of a run directory as a jittable :class:`Policy` (for evaluate/crossplay).
+
+    ``checkpoint`` is ``final`` or ``best``; ``seed_index`` picks one seed of a ``--num-seeds`` run;
+    ``sample=False`` acts greedily (argmax).
+    """
+    from jaxmarl_lab.networks import ActorCriticAct
+
+    run = Run(run_dir)
+    meta = run.metadata
+    spec = meta.get("policy_spec")
+    if spec is None:
+        raise ValueError(f"{run_dir} has no policy_spec in metadata.json; it was not written by a policy-learning run")
+    act = ActorCriticAct.from_spec(spec, sample=sample)
+    template = act.init_params(jax.random.key(0), int(meta["obs_dim"]))
+    num_seeds = int(meta.get("num_seeds") or 1)
+    if num_seeds > 1:
+        template = jax.tree_util.tree_map(lambda x: jnp.stack([x] * num_seeds), template)
+    params = restore_checkpoint(run.checkpoints_dir, f"policy_{checkpoint}", {"params": template})["params"]
+    if num_seeds > 1:
+        params = _seed_slice(params, seed_index)
+    return Policy(params, act, f"{meta.get('algorithm', 'policy')}:{run.run_id}")
