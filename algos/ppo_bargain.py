@@ -35,7 +35,7 @@ import optax
 from flax import struct
 
 import jaxmarl_lab as jl
-from jaxmarl_lab.networks import actor_critic_policy, apply_seats, make_network
+from jaxmarl_lab.networks import actor_critic_policy, apply_seats, init_seat_params, make_network
 from jaxmarl_lab.policies import Policy, masked_logits
 
 
@@ -180,11 +180,7 @@ def make_train(config: Config, env):
 
     def init(key) -> RunnerState:
         key_params, key_env, key_run = jax.random.split(key, 3)
-        dummy = jnp.zeros(env.obs_shape)
-        if config.share_seats:
-            params = network.init(key_params, dummy)
-        else:
-            params = jax.vmap(lambda k: network.init(k, dummy))(jax.random.split(key_params, 2))
+        params = init_seat_params(network, key_params, jnp.zeros(env.obs_shape), config.share_seats)
         obs, env_state = venv.reset(key_env, env_params)
         return RunnerState(params, optimizer.init(params), env_state, obs, key_run, jnp.zeros((), jnp.int32))
 

@@ -114,6 +114,19 @@ def count_params(params) -> int:
     return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(params)))
 
 
+def init_seat_params(network: nn.Module, key: jax.Array, dummy_obs: jax.Array, share_seats: bool):
+    """One network's params, or two stacked [2, ...] (one per seat).
+
+    The two seats are initialised one after the other and stacked rather than with ``vmap``:
+    a vmapped orthogonal initialiser becomes a *batched* LAPACK QR on CPU, whose parallel batch
+    map can deadlock when the host has few cores (seen here on 2 cores, at random).
+    """
+    if share_seats:
+        return network.init(key, dummy_obs)
+    seats = [network.init(k, dummy_obs) for k in jax.random.split(key, 2)]
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *seats)
+
+
 def apply_seats(network: nn.Module, params, obs: jax.Array, seat: jax.Array, share_seats: bool,
                 deterministic: bool = True, rngs=None) -> tuple[jax.Array, jax.Array]:
     """(logits, value) for a batch of observations [B, obs], each by the network of its seat [B].
@@ -162,10 +175,7 @@ class ActorCriticAct:
 
     def init_params(self, key: jax.Array, obs_dim: int):
         """Parameters of the right structure (templates for restoring checkpoints)."""
-        dummy = jnp.zeros((obs_dim,))
-        if self.share_seats:
-            return self.network.init(key, dummy)
-        return jax.vmap(lambda k: self.network.init(k, dummy))(jax.random.split(key, 2))
+        return init_seat_params(self.network, key, jnp.zeros((obs_dim,)), self.share_seats)
 
 
 def actor_critic_policy(network_kwargs: dict, params, *, share_seats: bool = True, seat_slot: int = 9,

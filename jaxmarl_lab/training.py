@@ -101,12 +101,13 @@ def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: lis
         return 2
 
     seeds = config.num_seeds
+    init, train_chunk = jax.jit(init), jax.jit(jax.vmap(train_chunk) if seeds > 1 else train_chunk)
     if seeds > 1:
-        init, train_chunk = jax.vmap(init), jax.vmap(train_chunk)
-        keys = jax.random.split(jax.random.key(config.seed), seeds)
-    else:
-        keys = jax.random.key(config.seed)
-    init, train_chunk = jax.jit(init), jax.jit(train_chunk)
+        # seeds are initialised one by one and stacked, not vmapped: a vmapped orthogonal initialiser
+        # is a batched LAPACK QR, which can deadlock on CPU hosts with few cores
+        single_init, seed_keys = init, jax.random.split(jax.random.key(config.seed), seeds)
+        init = lambda _: jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[single_init(k) for k in seed_keys])
+    keys = jax.random.key(config.seed)
 
     if not resuming:
         run = manager.create_run(algorithm, config.env, config.seed, to_dict(config), run_name=options.run_name,
