@@ -18,6 +18,10 @@ the mover's decision. Credit assignment, per player p:
 The original trainer credited only the player whose action ended the game and ran GAE along the
 env time axis across both players (shared/specs/bargain.md §4.1); both are fixed here.
 
+Optionally (``baseline_mix > 0``) a share of episodes seats a scripted baseline opposite the
+learner (drawn per episode, in a random seat); the baseline's decisions are left out of the
+loss, so the learner trains on its own decisions only. Self-play metrics count self-play games.
+
 Shape: Config → networks (jaxmarl_lab.networks) → Transition → make_train → main (the shared
 driver in jaxmarl_lab.training does progress, logging, checkpoints, evaluation and results).
 """
@@ -65,6 +69,8 @@ class Config:
     max_grad_norm: float = 0.5
     update_epochs: int = 4
     minibatch_size: int = 512
+    baseline_mix: float = 0.0  # probability that an episode pits the learner against a scripted baseline
+    baseline_pool: tuple[str, ...] = ()  # baselines to draw from (empty: all of the env's baselines)
     seed: int = 0
     num_seeds: int = 1  # independent runs vmapped into one program
     updates_per_chunk: int = 10  # updates per jitted train_chunk call (logging/checkpoint granularity)
@@ -107,6 +113,9 @@ class Transition(NamedTuple):
     episode_returns: jax.Array  # [N, 2]
     episode_length: jax.Array  # [N]
     accepted: jax.Array  # [N]
+    learner_move: jax.Array  # [N] False where a scripted opponent moved (not trained on)
+    selfplay: jax.Array  # [N] the episode is a self-play game (not against a baseline)
+    learner_seat: jax.Array  # [N] the learner's seat when it plays a baseline
 
 
 @struct.dataclass
@@ -117,6 +126,8 @@ class RunnerState:
     obs: jax.Array
     key: jax.Array
     update: jax.Array  # updates done so far
+    opponent: jax.Array  # [N] index into the baseline pool, -1 for self-play (per episode)
+    learner_seat: jax.Array  # [N] the learner's seat in games against a baseline
 
 
 def turn_based_gae(traj: Transition, last_value, last_seat, gamma: float, lam: float):
@@ -178,11 +189,24 @@ def make_train(config: Config, env):
     optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm),
                             optax.adam(schedule if config.anneal_lr else config.lr, eps=1e-5))
 
+    pool_names = list(config.baseline_pool) or jl.list_baselines(env)
+    pool = [jl.baseline(env, name) for name in pool_names] if config.baseline_mix > 0 else []
+    branches = [lambda o, m, k, p=p: jnp.asarray(p.act(p.params, o, m, k), jnp.int32) for p in pool]
+
+    def draw_opponents(key, shape):
+        """Per episode: -1 (self-play) or a baseline index with probability baseline_mix, and a learner seat."""
+        key_mix, key_which, key_seat = jax.random.split(key, 3)
+        against = jax.random.uniform(key_mix, shape) < config.baseline_mix
+        which = jax.random.randint(key_which, shape, 0, max(1, len(pool)))
+        return jnp.where(against, which, -1), jax.random.randint(key_seat, shape, 0, 2)
+
     def init(key) -> RunnerState:
-        key_params, key_env, key_run = jax.random.split(key, 3)
+        key_params, key_env, key_run, key_opp = jax.random.split(key, 4)
         params = init_seat_params(network, key_params, jnp.zeros(env.obs_shape), config.share_seats)
         obs, env_state = venv.reset(key_env, env_params)
-        return RunnerState(params, optimizer.init(params), env_state, obs, key_run, jnp.zeros((), jnp.int32))
+        opponent, learner_seat = draw_opponents(key_opp, (config.num_envs,))
+        return RunnerState(params, optimizer.init(params), env_state, obs, key_run, jnp.zeros((), jnp.int32),
+                           opponent, learner_seat)
 
     def mover_view(obs, env_state):
         seat = jnp.argmax(venv.acting(env_state, env_params), axis=1)  # [N]
@@ -190,17 +214,30 @@ def make_train(config: Config, env):
         return obs[rows, seat], venv.action_mask(env_state, env_params)[rows, seat], seat
 
     def env_step(runner: RunnerState, _):
-        key, key_act, key_step = jax.random.split(runner.key, 3)
+        key, key_act, key_step, key_base, key_opp = jax.random.split(runner.key, 5)
         obs, mask, seat = mover_view(runner.obs, runner.env_state)
         logits, value = apply_seats(network, runner.params, obs, seat, config.share_seats)
         dist = distrax.Categorical(logits=masked_logits(logits, mask))
         action = dist.sample(seed=key_act)
+        learner_move = jnp.ones((config.num_envs,), bool)
+        if pool:  # scripted opponents move in their seat of baseline games
+            scripted = jax.vmap(lambda i, o, m, k: jax.lax.switch(jnp.maximum(i, 0), branches, o, m, k))(
+                runner.opponent, obs, mask, jax.random.split(key_base, config.num_envs))
+            learner_move = (runner.opponent < 0) | (seat == runner.learner_seat)
+            action = jnp.where(learner_move, action, scripted)
         joint = jnp.broadcast_to(action[:, None], (config.num_envs, env.num_agents)).astype(jnp.int32)
         next_obs, env_state, reward, done, info = venv.step(key_step, runner.env_state, joint, env_params)
         transition = Transition(obs, mask, seat, action, dist.log_prob(action), value, reward, done,
                                 info["returned_episode_returns"], info["returned_episode_length"],
-                                info["final_outcome"]["accept"])
-        return runner.replace(env_state=env_state, obs=next_obs, key=key), transition
+                                info["final_outcome"]["accept"], learner_move, runner.opponent < 0,
+                                runner.learner_seat)
+        opponent, learner_seat = runner.opponent, runner.learner_seat
+        if pool:  # a finished game's successor draws its own opponent
+            new_opponent, new_seat = draw_opponents(key_opp, (config.num_envs,))
+            opponent, learner_seat = jnp.where(done, new_opponent, opponent), jnp.where(done, new_seat, learner_seat)
+        runner = runner.replace(env_state=env_state, obs=next_obs, key=key, opponent=opponent,
+                                learner_seat=learner_seat)
+        return runner, transition
 
     def loss_fn(params, mb: Transition, advantages, targets, valid, key):
         rngs = None if config.network == "mlp" else {"dropout": key}
@@ -229,6 +266,7 @@ def make_train(config: Config, env):
         obs, _, seat = mover_view(runner.obs, runner.env_state)
         _, last_value = apply_seats(network, runner.params, obs, seat, config.share_seats)
         advantages, targets, valid = turn_based_gae(traj, last_value, seat, config.gamma, config.gae_lambda)
+        valid = valid & traj.learner_move
 
         flat = lambda x: x.reshape((batch,) + x.shape[2:])
         data = (jax.tree_util.tree_map(flat, traj), flat(advantages), flat(targets), flat(valid))
@@ -256,7 +294,7 @@ def make_train(config: Config, env):
             epoch, (runner.params, runner.opt_state, key_epochs), None, config.update_epochs)
         loss, policy_loss, value_loss, entropy, approx_kl, clip_frac = (x.mean() for x in stats)
 
-        finished = traj.done.astype(jnp.float32)
+        finished = (traj.done & traj.selfplay).astype(jnp.float32)  # self-play games only
         episodes = jnp.maximum(finished.sum(), 1.0)
         per_seat = (traj.episode_returns * finished[..., None]).sum((0, 1)) / episodes
         metrics = {
@@ -267,6 +305,10 @@ def make_train(config: Config, env):
             "entropy": entropy, "approx_kl": approx_kl, "clip_frac": clip_frac,
             "valid_fraction": valid.mean(),
         }
+        if pool:  # the learner's own return in games against baselines
+            against = (traj.done & ~traj.selfplay).astype(jnp.float32)
+            own = jnp.take_along_axis(traj.episode_returns, traj.learner_seat[..., None], axis=-1)[..., 0]
+            metrics["vs_baselines_reward"] = (own * against).sum() / jnp.maximum(against.sum(), 1.0)
         runner = runner.replace(params=params, opt_state=opt_state, key=key, update=runner.update + 1)
         return runner, metrics
 

@@ -37,7 +37,8 @@ def test_turn_based_gae_on_hand_made_trajectory():
         obs=jnp.zeros((T, 1, 3)), mask=jnp.ones((T, 1, 2), bool), seat=jnp.asarray(seats)[:, None],
         action=jnp.zeros((T, 1), jnp.int32), log_prob=jnp.zeros((T, 1)), value=jnp.asarray(values)[:, None],
         reward=jnp.asarray(rewards, jnp.float32)[:, None], done=jnp.asarray(done, bool)[:, None],
-        episode_returns=jnp.zeros((T, 1, 2)), episode_length=jnp.zeros((T, 1)), accepted=jnp.zeros((T, 1)))
+        episode_returns=jnp.zeros((T, 1, 2)), episode_length=jnp.zeros((T, 1)), accepted=jnp.zeros((T, 1)),
+        learner_move=jnp.ones((T, 1), bool), selfplay=jnp.ones((T, 1), bool), learner_seat=jnp.zeros((T, 1), int))
     adv, targets, valid = turn_based_gae(traj, jnp.asarray([0.48]), jnp.asarray([1]), GAMMA, LAMBDA)
     adv, targets, valid = np.asarray(adv[:, 0]), np.asarray(targets[:, 0]), np.asarray(valid[:, 0])
     a5 = 0.35 - 0.40  # P2 accepted: its own terminal reward
@@ -61,7 +62,8 @@ def test_turn_based_gae_bootstraps_the_player_to_move():
         obs=jnp.zeros((2, 1, 3)), mask=jnp.ones((2, 1, 2), bool), seat=jnp.asarray([[0], [1]]),
         action=jnp.zeros((2, 1), jnp.int32), log_prob=jnp.zeros((2, 1)), value=jnp.asarray([[0.5], [0.4]]),
         reward=jnp.zeros((2, 1, 2)), done=jnp.zeros((2, 1), bool), episode_returns=jnp.zeros((2, 1, 2)),
-        episode_length=jnp.zeros((2, 1)), accepted=jnp.zeros((2, 1)))
+        episode_length=jnp.zeros((2, 1)), accepted=jnp.zeros((2, 1)), learner_move=jnp.ones((2, 1), bool),
+        selfplay=jnp.ones((2, 1), bool), learner_seat=jnp.zeros((2, 1), int))
     adv, _, valid = turn_based_gae(traj, jnp.asarray([0.6]), jnp.asarray([0]), GAMMA, LAMBDA)
     np.testing.assert_allclose(np.asarray(adv[:, 0]), [GAMMA * 0.6 - 0.5, 0.0], atol=1e-6)
     assert np.asarray(valid[:, 0]).tolist() == [True, False]
@@ -195,3 +197,22 @@ def test_per_seat_networks_and_transformer_train():
         assert np.isfinite(np.asarray(metrics["loss"])).all()
         policy = ppo_bargain.make_policy(config, env, runner.params)
         assert jl.evaluate(env, policy, 50, jax.random.key(0)).lengths.max() <= 6
+
+
+def test_baseline_mix_learns_to_exploit_a_scripted_opponent():
+    env = jl.make("bargain")
+    config = ppo_bargain.Config(num_envs=128, rollout=32, total_timesteps=300_000, updates_per_chunk=10,
+                                baseline_mix=1.0, baseline_pool=("soft",))
+    init, train_chunk = ppo_bargain.make_train(config, env)
+    runner, chunk = jax.jit(init)(jax.random.key(0)), jax.jit(train_chunk)
+    for _ in range(config.num_updates // config.updates_per_chunk):
+        runner, metrics = chunk(runner)
+    # every game is against soft, so only about half of the decisions are the learner's
+    assert 0.3 < float(metrics["valid_fraction"][-1]) < 0.7
+    learned = ppo_bargain.make_policy(config, env, runner.params)
+    soft = jl.baseline(env, "soft")
+    results = jl.evaluation.evaluate_against(env, learned, {"soft": soft}, 3000, jax.random.key(2))["soft"]
+    selfplay_soft = jl.evaluate(env, soft, 3000, jax.random.key(2)).mean_returns  # about 0.5 per seat
+    for seat in range(2):
+        assert results[seat].mean_returns[seat] > selfplay_soft[seat] + 0.2
+    assert float(metrics["vs_baselines_reward"][-1]) > 0.7
