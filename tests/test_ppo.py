@@ -216,3 +216,47 @@ def test_baseline_mix_learns_to_exploit_a_scripted_opponent():
     for seat in range(2):
         assert results[seat].mean_returns[seat] > selfplay_soft[seat] + 0.2
     assert float(metrics["vs_baselines_reward"][-1]) > 0.7
+
+
+def test_num_seeds_wandb_offline_and_per_seed_policies(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    assert ppo_bargain.main(tiny_args(tmp_path, "--num-seeds", "2", "--total-timesteps", "1024",
+                                      "--wandb", "--wandb-project", "jaxmarl-lab-tests", "--wandb-tags", "ci")) == 0
+    run = only_run(tmp_path)
+    meta = json.loads((run / "metadata.json").read_text())
+    assert meta["num_seeds"] == 2 and meta["wandb_mode"] == "offline"
+    assert any((run / "wandb").glob("offline-run-*"))
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"episode_welfare", "episode_welfare/seed0", "episode_welfare/seed1"} <= set(header)
+    final = json.loads((run / "final_eval.json").read_text())
+    assert len(final["per_seed"]) == 2 and "selfplay_welfare/seed1" in final["summary"]
+    first, second = load_policy(run, seed_index=0), load_policy(run, seed_index=1)
+    leaves = lambda p: jax.tree_util.tree_leaves(p.params)
+    assert not all(np.array_equal(a, b) for a, b in zip(leaves(first), leaves(second), strict=True))
+
+
+def test_ctrl_c_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    results = tmp_path / "results"
+    cmd = [sys.executable, str(ROOT / "algos/ppo_bargain.py"), "--config", str(ROOT / "configs/ppo.yaml"),
+           "--num-envs", "32", "--rollout", "16", "--total-timesteps", "100000000", "--updates-per-chunk", "2",
+           "--eval-interval", "0", "--checkpoint-interval", "0", "--results-dir", str(results), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list(results.glob("ppo_bargain/*/metrics.csv")):
+        time.sleep(0.5)
+    time.sleep(2)
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 130, err
+    run = only_run(tmp_path)
+    meta = json.loads((run / "metadata.json").read_text())
+    assert meta["status"] == "interrupted" and meta["total_env_steps"] > 0
+    assert (run / "checkpoints" / f"step_{meta['total_env_steps']}").is_dir()
+    assert "--resume-from" in err
