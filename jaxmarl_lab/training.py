@@ -131,6 +131,9 @@ def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: lis
     run.update_metadata(status="running")
 
     spu, total_updates = config.steps_per_update, config.num_updates
+    if total_updates * spu != getattr(config, "total_timesteps", total_updates * spu):
+        print(f"note: total_timesteps {config.total_timesteps:,} rounded up to {total_updates * spu:,} "
+              f"({total_updates} updates of {spu:,} steps, in chunks of {config.updates_per_chunk})", file=sys.stderr)
     update = lambda: int(np.ravel(jax.device_get(runner.update))[0])
     eval_key = jax.random.key(config.seed + 1_000_003)
     best = run.metadata.get("best_eval", {}).get(eval_metric, -np.inf)

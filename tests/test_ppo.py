@@ -260,3 +260,12 @@ def test_ctrl_c_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path):
     assert meta["status"] == "interrupted" and meta["total_env_steps"] > 0
     assert (run / "checkpoints" / f"step_{meta['total_env_steps']}").is_dir()
     assert "--resume-from" in err
+
+
+def test_config_defaults_equal_the_default_yaml():
+    from jaxmarl_lab.config import build, load_yaml, to_dict
+
+    from_yaml = build(ppo_bargain.Config, load_yaml(ROOT / "configs/ppo_bargain.yaml"))
+    assert to_dict(from_yaml) == to_dict(ppo_bargain.Config())
+    gpu = build(ppo_bargain.Config, load_yaml(ROOT / "configs/ppo_gpu.yaml"))
+    assert (gpu.num_envs, gpu.total_timesteps, gpu.network) == (4096, 10_000_000, "transformer")
