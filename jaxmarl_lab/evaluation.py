@@ -363,6 +363,20 @@ def evaluate_against(env, policy: Policy, opponents: dict[str, Policy], num_game
     }
 
 
+_BASELINE_TABLES: dict = {}
+
+
+def _baseline_table(env, baselines: dict[str, Policy], num_games: int, params=None) -> CrossplayResult:
+    """The baselines' round-robin (fixed key), computed once per env and size: the reference that
+    every evaluation of a training run compares against."""
+    if params is not None:
+        return crossplay(env, baselines, num_games, jax.random.key(0), params)
+    cache_key = (env, tuple(baselines), num_games)
+    if cache_key not in _BASELINE_TABLES:
+        _BASELINE_TABLES[cache_key] = crossplay(env, baselines, num_games, jax.random.key(0))
+    return _BASELINE_TABLES[cache_key]
+
+
 def two_player_report(env, policy: Policy, num_games: int, key: jax.Array, params=None) -> dict:
     """Self-play plus both seats against every baseline, next to the best baseline in the same place.
 
@@ -381,7 +395,7 @@ def two_player_report(env, policy: Policy, num_games: int, key: jax.Array, param
     versus = {}
     if baselines:
         results = evaluate_against(env, policy, baselines, num_games, key_versus, params)
-        table = crossplay(env, baselines, num_games, key_versus, params)
+        table = _baseline_table(env, baselines, num_games, params)
         for j, name in enumerate(baselines):
             versus[name] = {}
             for seat in range(2):
