@@ -364,16 +364,17 @@ def evaluate_against(env, policy: Policy, opponents: dict[str, Policy], num_game
 
 
 _BASELINE_TABLES: dict = {}
+_REFERENCE_KEY = lambda: jax.random.key(0)  # deals of the baseline reference table
 
 
 def _baseline_table(env, baselines: dict[str, Policy], num_games: int, params=None) -> CrossplayResult:
     """The baselines' round-robin (fixed key), computed once per env and size: the reference that
     every evaluation of a training run compares against."""
     if params is not None:
-        return crossplay(env, baselines, num_games, jax.random.key(0), params)
+        return crossplay(env, baselines, num_games, _REFERENCE_KEY(), params)
     cache_key = (env, tuple(baselines), num_games)
     if cache_key not in _BASELINE_TABLES:
-        _BASELINE_TABLES[cache_key] = crossplay(env, baselines, num_games, jax.random.key(0))
+        _BASELINE_TABLES[cache_key] = crossplay(env, baselines, num_games, _REFERENCE_KEY())
     return _BASELINE_TABLES[cache_key]
 
 
@@ -386,15 +387,15 @@ def two_player_report(env, policy: Policy, num_games: int, key: jax.Array, param
     """
     from jaxmarl_lab.policies import baseline, list_baselines
 
-    key_self, key_versus = jax.random.split(key)
-    selfplay = evaluate(env, policy, num_games, key_self, params)
+    selfplay = evaluate(env, policy, num_games, key, params)
     summary = {f"selfplay_{k.replace('mean_return_player_', 'reward_p').replace('mean_', '')}": v
                for k, v in selfplay.summary().items() if not k.startswith("stderr") and k != "num_episodes"}
     summary["selfplay_welfare_stderr"] = selfplay.summary()["stderr_welfare"]
     baselines = {name: baseline(env, name) for name in list_baselines(env)}
     versus = {}
     if baselines:
-        results = evaluate_against(env, policy, baselines, num_games, key_versus, params)
+        # the same deals as the baseline table (common random numbers: a paired comparison)
+        results = evaluate_against(env, policy, baselines, num_games, _REFERENCE_KEY(), params)
         table = _baseline_table(env, baselines, num_games, params)
         for j, name in enumerate(baselines):
             versus[name] = {}
