@@ -125,12 +125,6 @@ class Bargain(Env):
         self.offer_table = np.array(list(itertools.product(*(range(q + 1) for q in quantities))), np.int32)
         self._config = (quantities, self.value_range, self.num_rounds)
 
-    def __hash__(self) -> int:
-        return hash((type(self), self._config))
-
-    def __eq__(self, other) -> bool:
-        return type(other) is type(self) and other._config == self._config
-
     # ---- spaces ----------------------------------------------------------------------
     @property
     def default_params(self) -> BargainParams:

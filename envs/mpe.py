@@ -134,12 +134,6 @@ class MPE(Env):
         self._num_actions = max(self.action_sizes)
         self._config = (scenario, self.continuous_actions, self.max_steps)
 
-    def __hash__(self) -> int:
-        return hash((type(self), self._config))
-
-    def __eq__(self, other) -> bool:
-        return type(other) is type(self) and other._config == self._config
-
     @property
     def default_params(self) -> MPEParams:
         return MPEParams()

@@ -128,6 +128,17 @@ class Env:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, num_agents={self.num_agents})"
 
+    # Envs built with the same static options compare equal, so jitted functions that take the env
+    # as a static argument (evaluate, crossplay) reuse one compiled program. Subclasses set
+    # ``self._config`` to a hashable tuple of their options; without it, identity is used.
+    def __hash__(self) -> int:
+        return hash((type(self), getattr(self, "_config", id(self))))
+
+    def __eq__(self, other) -> bool:
+        if type(other) is not type(self):
+            return False
+        return getattr(self, "_config", id(self)) == getattr(other, "_config", id(other))
+
 
 def tree_select(pred: jax.Array, on_true, on_false):
     """Leafwise ``jnp.where(pred, a, b)`` over two pytrees of the same structure (pred broadcasts)."""
