@@ -328,13 +328,17 @@ def make_train(config: Config, env):
 def make_policy(config: Config, env, params, sample: bool = True) -> Policy:
     """The learner as a :class:`Policy` for evaluate/crossplay (both seats; the seat comes from obs[9])."""
     return actor_critic_policy(network_kwargs(config, env), params, share_seats=config.share_seats,
-                               seat_slot=2 * env.num_items + 3, sample=sample, name="ppo")
+                               seat_slot=env.seat_slot, sample=sample, name="ppo")
+
+
+#: how the shared driver runs this file (also used by jaxmarl_lab.train_wrapper)
+DRIVER_KWARGS = {"progress_metric": "episode_welfare"}
 
 
 def main(argv: list[str] | None = None) -> int:
     from jaxmarl_lab.training import run_algorithm
 
-    return run_algorithm("ppo_bargain", Config, make_train, make_policy, argv, description=__doc__)
+    return run_algorithm("ppo_bargain", Config, make_train, make_policy, argv, description=__doc__, **DRIVER_KWARGS)
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ from flax import struct
 
 from jaxmarl_lab import render as draw
 from jaxmarl_lab.env import Env
-from jaxmarl_lab.policies import Policy, first_best, uniform_legal_action
+from jaxmarl_lab.policies import Policy, first_best, random_policy, uniform_legal_action
 from jaxmarl_lab.spaces import Box, Discrete
 
 ONGOING, ACCEPTED, WALKED = 0, 1, 2
@@ -121,6 +121,7 @@ class Bargain(Env):
         self.agents = ("player_0", "player_1")
         self.max_steps = 2 * self.num_rounds
         self.obs_dim = 2 * self.num_items + 4 + self.num_offers + 2
+        self.seat_slot = 2 * self.num_items + 3  # observation slot holding the observer's seat (policies read it)
         # offer index -> units to P2; the last item type varies fastest (a = 10 n0 + 2 n1 + n2 for 7,4,1)
         self.offer_table = np.array(list(itertools.product(*(range(q + 1) for q in quantities))), np.int32)
         self._config = (quantities, self.value_range, self.num_rounds)
@@ -384,12 +385,6 @@ class _ObservationReader:
 
 
 @dataclass(frozen=True)
-class RandomAct:
-    def __call__(self, params, obs, mask, key):
-        return uniform_legal_action(key, mask)
-
-
-@dataclass(frozen=True)
 class AlwaysWalkAct:
     walk_action: int
 
@@ -458,11 +453,6 @@ class SoftAct:
         return jnp.where(mask[accept], accept, offer).astype(jnp.int32)
 
 
-def random_policy(env: Bargain) -> Policy:
-    """Uniform over legal actions at every decision."""
-    return Policy(None, RandomAct(), "random")
-
-
 def always_walk_policy(env: Bargain) -> Policy:
     """WALK at once: both players get their outside offers."""
     return Policy(None, AlwaysWalkAct(env.walk_action), "always_walk")
@@ -482,6 +472,9 @@ def tough_policy(env: Bargain) -> Policy:
 
 def soft_policy(env: Bargain) -> Policy:
     return Policy(None, SoftAct(env.num_offers), "soft")
+
+
+Bargain.evaluation_report = "two_player"  # evaluate trained policies against the baselines in both seats
 
 
 Bargain.baseline_policies = {

@@ -40,6 +40,9 @@ Observations (padded with zeros to the longest agent's; ``obs_sizes`` gives each
 ``goal[i]`` is the landmark agent i must reach (simple_reference: drawn per agent; speaker_listener:
 the listener's target, stored for both agents; simple_spread: unused, 0). ``global_state`` is
 the concatenation of the agents' true-size observations.
+
+``mute=True`` (registered as ``mpe_simple_reference_muted``) zeroes every received message in
+the observations: the control condition for "does the channel matter" experiments.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from flax import struct
 
 from jaxmarl_lab import render as draw
 from jaxmarl_lab.env import Env
+from jaxmarl_lab.policies import Policy, random_policy
 from jaxmarl_lab.spaces import Box, Discrete
 
 DT, DAMPING, SENSITIVITY = 0.1, 0.25, 5.0
@@ -98,6 +102,28 @@ SCENARIOS = {
 SPEAKER_LISTENER_COLOURS = np.array([[0.65, 0.15, 0.15], [0.15, 0.65, 0.15], [0.15, 0.15, 0.65]], np.float32)
 
 
+@dataclass(frozen=True)
+class CommChannel:
+    """One speaker → listener link: the listener sees the speaker's message in ``obs[start:stop]``."""
+
+    speaker: int
+    listener: int
+    start: int
+    stop: int
+
+    @property
+    def vocabulary(self) -> int:
+        return self.stop - self.start
+
+
+#: the message links of each scenario (simple_reference: each agent speaks to the other)
+CHANNELS = {
+    "simple_reference": (CommChannel(0, 1, 11, 21), CommChannel(1, 0, 11, 21)),
+    "simple_speaker_listener": (CommChannel(0, 1, 8, 11),),
+    "simple_spread": (),
+}
+
+
 @struct.dataclass
 class MPEState:
     p_pos: jax.Array  # f32[entities, 2], agents first
@@ -116,7 +142,7 @@ class MPE(Env):
     """One MPE scenario (see the module docstring)."""
 
     def __init__(self, scenario: str = "simple_reference", continuous_actions: bool = False,
-                 max_steps: int = MAX_STEPS):
+                 max_steps: int = MAX_STEPS, mute: bool = False):
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown MPE scenario {scenario!r}; valid scenarios: {', '.join(SCENARIOS)}")
         self.scenario = SCENARIOS[scenario]
@@ -132,7 +158,12 @@ class MPE(Env):
         self.action_sizes = tuple(sc.num_continuous(i) if self.continuous_actions else sc.num_discrete(i)
                                   for i in range(self.num_agents))
         self._num_actions = max(self.action_sizes)
-        self._config = (scenario, self.continuous_actions, self.max_steps)
+        #: control condition for communication experiments: every received message reads as zeros
+        self.mute = bool(mute)
+        self._config = (scenario, self.continuous_actions, self.max_steps, self.mute)
+        #: speaker → listener links (used by jaxmarl_lab.comm); agents that can move
+        self.comm_channels = CHANNELS[scenario]
+        self.movers = tuple(i for i in range(self.num_agents) if sc.movable[i])
 
     @property
     def default_params(self) -> MPEParams:
@@ -181,6 +212,45 @@ class MPE(Env):
             forces.append(u if sc.movable[i] else jnp.zeros(2))
             messages.append(msg)
         return jnp.stack(forces), jnp.stack(messages)
+
+    def message_and_move(self, action: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Per agent: (message symbol, move index 0..4) of a joint action; −1 where the agent is
+        silent or immobile. Continuous actions: the argmax of the message part / of the move part."""
+        sc = self.scenario
+        symbols, moves = [], []
+        for i in range(sc.num_agents):
+            a = action[i]
+            if self.continuous_actions:
+                move = a[:5] if sc.movable[i] else None
+                msg = a[5 if sc.movable[i] else 0:][:sc.dim_c] if not sc.silent[i] else None
+                symbols.append(jnp.argmax(msg) if msg is not None else -1)
+                moves.append(jnp.argmax(move) if move is not None else -1)
+            else:
+                a = jnp.clip(a, 0, sc.num_discrete(i) - 1)
+                move, msg = (a % 5, a // 5) if sc.movable[i] else (-1, a)
+                symbols.append(-1 if sc.silent[i] else msg)
+                moves.append(move)
+        return jnp.stack([jnp.asarray(x, jnp.int32) for x in symbols]), jnp.stack(
+            [jnp.asarray(x, jnp.int32) for x in moves])
+
+    def move_of_action(self, agent: int) -> np.ndarray:
+        """i32[num_actions]: the move index of each discrete action of ``agent`` (padded actions
+        repeat the last real one's; all 0 for an immobile agent)."""
+        sc = self.scenario
+        actions = np.minimum(np.arange(self._num_actions), sc.num_discrete(agent) - 1)
+        return (actions % 5 if sc.movable[agent] else np.zeros_like(actions)).astype(np.int32)
+
+    def speaker_goal(self, state: MPEState) -> jax.Array:
+        """i32[agents]: the landmark each agent privately knows as a speaker (its listener's target)."""
+        goal = state.goal
+        for link in self.comm_channels:
+            goal = goal.at[link.speaker].set(state.goal[link.listener])
+        return goal
+
+    def target_distances(self, state: MPEState) -> jax.Array:
+        """f32[movers]: each movable agent's distance to its target landmark (``goal``)."""
+        landmarks = state.p_pos[self.scenario.num_agents:]
+        return jnp.stack([jnp.linalg.norm(state.p_pos[i] - landmarks[state.goal[i]]) for i in self.movers])
 
     def _contact_forces(self, p_pos: jax.Array) -> jax.Array:
         """Pairwise soft contact forces on the agents that collide (landmarks never collide here)."""
@@ -261,6 +331,8 @@ class MPE(Env):
         return out
 
     def _observations(self, state: MPEState) -> jax.Array:
+        if self.mute:
+            state = state.replace(c=jnp.zeros_like(state.c))
         return jnp.stack([jnp.pad(o, (0, self.obs_dim - o.shape[0]))
                           for o in self._true_observations(state)]).astype(jnp.float32)
 
@@ -310,3 +382,39 @@ class MPE(Env):
                                      width - 2, (40, 40, 40))
         return img
 
+
+
+# ---- scripted policies ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OracleCommunicatorAct:
+    """simple_reference: say the goal you see, go where you are told.
+
+    Message = the landmark whose colour the agent sees (its partner's target); move = towards the
+    landmark named by the partner's last message, aiming at where the agent would coast to
+    (p + 0.4·v: with damping 0.25 and dt 0.1 a velocity v carries the agent 0.4·v further); no-op
+    within 0.05 of it or before any message arrived. A reference point for learned communication.
+    """
+
+    def __call__(self, params, obs, mask, key):
+        told = obs[11:21]
+        target = jnp.argmax(told)
+        offset = obs[2:8].reshape(3, 2)[jnp.clip(target, 0, 2)] - 0.4 * obs[0:2]
+        horizontal = jnp.abs(offset[0]) >= jnp.abs(offset[1])
+        move = jnp.where(horizontal, jnp.where(offset[0] > 0, 2, 1), jnp.where(offset[1] > 0, 4, 3))
+        move = jnp.where((told.max() <= 0) | (target > 2) | (jnp.linalg.norm(offset) < 0.05), 0, move)
+        message = jnp.argmax(obs[8:11])
+        return (5 * message + move).astype(jnp.int32)
+
+    def action_probs(self, params, obs, mask):
+        return jax.nn.one_hot(self(params, obs, mask, None), mask.shape[-1])
+
+
+def oracle_communicator_policy(env: MPE) -> Policy:
+    if env.scenario.name != "simple_reference" or env.continuous_actions:
+        raise ValueError("the oracle_communicator baseline is written for discrete mpe_simple_reference")
+    return Policy(None, OracleCommunicatorAct(), "oracle_communicator")
+
+
+MPE.baseline_policies = {"random": random_policy, "oracle_communicator": oracle_communicator_policy}

@@ -19,6 +19,27 @@ from jaxmarl_lab.wrappers import AutoReset, EpisodeStats, VmapEnv, Wrapper
 __version__ = "0.1.0"
 
 
+def default_cfg(algorithm: str = "ippo", env: str | None = None, **overrides):
+    """The default TrainConfig of an algorithm for an env (see jaxmarl_lab.api)."""
+    from jaxmarl_lab.api import default_cfg as _default_cfg
+
+    return _default_cfg(algorithm, env, **overrides)
+
+
+def train_wrapper(cfg):
+    """Train a TrainConfig with the shared driver; returns a TrainResult (see jaxmarl_lab.api)."""
+    from jaxmarl_lab.api import train_wrapper as _train_wrapper
+
+    return _train_wrapper(cfg)
+
+
+def evaluate_comm(run_or_policy, episodes: int = 1000, **kwargs):
+    """Task success and communication statistics of a trained team (see jaxmarl_lab.comm)."""
+    from jaxmarl_lab.comm import evaluate_comm as _evaluate_comm
+
+    return _evaluate_comm(run_or_policy, episodes, **kwargs)
+
+
 def load_policy(run_dir, checkpoint: str = "final", seed_index: int = 0, sample: bool = True) -> Policy:
     """The trained policy of a run directory as a jittable Policy (see jaxmarl_lab.training.load_policy)."""
     from jaxmarl_lab.training import load_policy as _load_policy  # orbax is imported only when needed
@@ -27,7 +48,8 @@ def load_policy(run_dir, checkpoint: str = "final", seed_index: int = 0, sample:
 
 
 __all__ = [
-    "AutoReset", "Box", "CrossplayResult", "DEFAULT_METRIC", "Discrete", "Env", "EpisodeStats", "EvalResult",
+    "AutoReset", "Box", "default_cfg", "evaluate_comm", "train_wrapper",
+    "CrossplayResult", "DEFAULT_METRIC", "Discrete", "Env", "EpisodeStats", "EvalResult",
     "Policy", "ResultsManager", "Run", "VmapEnv", "Wrapper", "baseline", "crossplay", "evaluate", "list_baselines",
     "list_envs", "load_policy", "make",
     "masked_logits", "record_episode", "register", "tree_select", "uniform_legal_action",

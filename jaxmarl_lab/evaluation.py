@@ -447,3 +447,38 @@ def format_report(report: dict) -> str:
         lines.append(f"{s['vs_baselines_cells_at_least_best']}/{s['vs_baselines_cells']} cells at least as good as the "
                      "best baseline in the same place (within 2 standard errors)")
     return "\n".join(lines)
+
+
+def team_report(env, policies, num_episodes: int, key: jax.Array, params=None) -> dict:
+    """Self-play of a team (one Policy for all agents, or one per agent) in a cooperative or mixed env.
+
+    ``summary``: ``mean_return`` (undiscounted episode return averaged over agents) with its
+    standard error over episodes, ``return_<agent>``, ``mean_length`` and ``mean_<outcome>`` for
+    each of the env's outcome statistics (e.g. MPE ``mean_success``, ``mean_final_distance``).
+    """
+    result = evaluate(env, policies, num_episodes, key, params)
+    per_episode = result.returns.mean(axis=1)
+    summary = {"mean_return": float(per_episode.mean()), "mean_return_stderr": float(_stderr(per_episode, 0)),
+               "mean_length": float(result.lengths.mean())}
+    summary.update({f"return_{agent}": float(result.mean_returns[i]) for i, agent in enumerate(result.agents)})
+    summary.update({f"mean_{k}": float(v.mean()) for k, v in result.outcomes.items()})
+    return {"kind": "team", "num_games": int(num_episodes), "summary": summary}
+
+
+def format_team_report(report: dict) -> str:
+    s = report["summary"]
+    agents = ", ".join(f"{k.removeprefix('return_')} {v:.3f}" for k, v in s.items() if k.startswith("return_"))
+    extras = ", ".join(f"{k.removeprefix('mean_')} {v:.3f}" for k, v in s.items()
+                       if k.startswith("mean_") and k not in ("mean_return", "mean_return_stderr", "mean_length"))
+    return (f"self-play ({report['num_games']} episodes): mean return per agent {s['mean_return']:.3f} "
+            f"± {s['mean_return_stderr']:.3f} ({agents}); mean length {s['mean_length']:.2f}"
+            + (f"; {extras}" if extras else ""))
+
+
+def report_for(env) -> tuple:
+    """(report function, formatter, headline metric) for evaluating trained policies on ``env``:
+    the baseline-comparison report for envs that ask for it (``evaluation_report = "two_player"``:
+    two-player games with scripted baselines), else the team report."""
+    if getattr(env, "evaluation_report", "team") == "two_player":
+        return two_player_report, format_report, "selfplay_welfare"
+    return team_report, format_team_report, "mean_return"

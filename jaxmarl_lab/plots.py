@@ -1,15 +1,13 @@
-"""Training curves as PNG (matplotlib, headless)."""
+"""Training curves as PNG (matplotlib's object API: headless, and no effect on a notebook's backend)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 PANELS = (
+    ("episode return (mean per agent)", ("episode_return", "eval/mean_return")),
     ("episode welfare", ("episode_welfare", "eval/selfplay_welfare")),
     ("reward per seat",
      ("episode_reward_p0", "episode_reward_p1", "eval/selfplay_reward_p0", "eval/selfplay_reward_p1")),
@@ -19,10 +17,14 @@ PANELS = (
 
 
 def plot_training_curves(rows: list[dict], path: str | Path, panels=PANELS, x_key: str = "env_steps") -> Path | None:
-    """One panel per group of metric keys against env steps; evaluation points drawn as markers."""
-    if not rows:
+    """One panel per group of metric keys against env steps (panels without data are left out);
+    evaluation points drawn as markers."""
+    present = {k for r in rows for k, v in r.items() if isinstance(v, float | int)}
+    panels = [(title, keys) for title, keys in panels if present.intersection(keys)]
+    if not rows or not panels:
         return None
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4))
+    fig = Figure(figsize=(4.2 * len(panels), 3.4))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (title, keys) in zip(axes, panels, strict=True):
         for key in keys:
             points = [(r[x_key], r[key]) for r in rows
@@ -41,5 +43,4 @@ def plot_training_curves(rows: list[dict], path: str | Path, panels=PANELS, x_ke
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import jax
@@ -64,6 +65,23 @@ def first_best(scores: jax.Array, mask: jax.Array, maximise: bool = True) -> jax
     masked = jnp.where(mask, scores, fill)
     best = jnp.argmax(masked) if maximise else jnp.argmin(masked)
     return jnp.where(mask.any(), best, -1).astype(jnp.int32)
+
+
+@dataclass(frozen=True)
+class RandomAct:
+    """Uniform over the legal actions (of a discrete action space)."""
+
+    def __call__(self, params, obs, mask, key):
+        return uniform_legal_action(key, mask)
+
+    def action_probs(self, params, obs, mask):
+        mask = jnp.where(mask.any(axis=-1, keepdims=True), mask, True)
+        return mask / mask.sum(axis=-1, keepdims=True)
+
+
+def random_policy(env) -> Policy:
+    """Uniform over legal actions at every decision (the baseline named ``random`` of every env)."""
+    return Policy(None, RandomAct(), "random")
 
 
 def baseline(env, name: str, **kwargs) -> Policy:

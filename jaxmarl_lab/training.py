@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
@@ -27,8 +28,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxmarl_lab.checkpoint import latest_step_checkpoint, restore_checkpoint, save_checkpoint
-from jaxmarl_lab.config import ConfigError, build, parse_args, to_dict
-from jaxmarl_lab.evaluation import format_report, two_player_report
+from jaxmarl_lab.config import ConfigError, RunOptions, build, parse_args, to_dict
+from jaxmarl_lab.evaluation import report_for
 from jaxmarl_lab.logger import MetricsLogger
 from jaxmarl_lab.plots import plot_training_curves
 from jaxmarl_lab.policies import Policy
@@ -64,29 +65,73 @@ def _flat_rows(metrics: dict, num_seeds: int) -> list[dict]:
 
 
 def evaluate_seeds(config, env, make_policy, params, key, num_games: int) -> dict:
-    """The two-player report of every seed's policy; ``summary`` is the mean over seeds."""
+    """The evaluation report (jaxmarl_lab.evaluation.report_for) of every seed's policy;
+    ``summary`` is the mean over seeds."""
     seeds = config.num_seeds
-    reports = [two_player_report(env, make_policy(config, env, _seed_slice(params, s if seeds > 1 else None)),
-                                 num_games, jax.random.fold_in(key, s)) for s in range(seeds)]
+    report_fn = report_for(env)[0]
+    reports = [report_fn(env, make_policy(config, env, _seed_slice(params, s if seeds > 1 else None)),
+                         num_games, jax.random.fold_in(key, s)) for s in range(seeds)]
     if seeds == 1:
         return reports[0]
     summary = {k: float(np.mean([r["summary"][k] for r in reports])) for k in reports[0]["summary"]}
     for s, r in enumerate(reports):
         summary.update({f"{k}/seed{s}": v for k, v in r["summary"].items()})
-    return {"num_games": num_games, "summary": summary, "per_seed": reports,
-            "selfplay": reports[0]["selfplay"], "versus": reports[0]["versus"]}
+    return {**reports[0], "summary": summary, "per_seed": reports}
 
 
 def _save_policy_params(run: Run, name: str, params) -> None:
     save_checkpoint(run.checkpoints_dir, f"policy_{name}", {"params": params})
 
 
+@dataclass
+class TrainResult:
+    """What one training call produced: the exit code, the run (None if it never started) and the
+    final evaluation report (None unless the run completed)."""
+
+    exit_code: int
+    run: Run | None = None
+    report: dict | None = None
+    error: str | None = None
+
+    @property
+    def run_dir(self) -> Path | None:
+        return None if self.run is None else self.run.path
+
+    @property
+    def metrics(self) -> list[dict]:
+        """The per-update rows of metrics.csv (plus evaluation rows)."""
+        return [] if self.run is None else self.run.read_metrics()
+
+
 def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: list[str] | None = None, *,
                   description: str | None = None, progress_metric: str = "episode_welfare",
-                  eval_metric: str = "selfplay_welfare") -> int:
-    """Parse the CLI, train, evaluate and record one run; returns a process exit code."""
+                  eval_metric: str | None = None, policy_params=None) -> int:
+    """Parse the CLI, train, evaluate and record one run; returns a process exit code.
+
+    ``eval_metric`` (what the ``best`` checkpoint maximises) defaults to the headline metric of
+    the env's evaluation report (``selfplay_welfare`` or ``mean_return``). ``policy_params``
+    maps the learner's params to what the saved policy needs (e.g. MAPPO's actor without its
+    critic); ``load_policy`` restores those.
+    """
     try:
         config, options, explicit = parse_args(config_cls, argv, prog=f"{algorithm}.py", description=description)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return train(algorithm, config_cls, make_train, make_policy, config, options, explicit,
+                 progress_metric=progress_metric, eval_metric=eval_metric, policy_params=policy_params).exit_code
+
+
+def train(algorithm: str, config_cls, make_train, make_policy, config, options: RunOptions,
+          explicit: tuple[str, ...] = (), *, progress_metric: str = "episode_welfare", eval_metric: str | None = None,
+          policy_params=None) -> TrainResult:
+    """Train one run from a resolved ``config`` and driver ``options`` (see :func:`run_algorithm`).
+
+    ``explicit`` names the config fields given on the command line (they override the saved config
+    when resuming).
+    """
+    policy_params = policy_params or (lambda params: params)
+    try:
         manager = ResultsManager(options.results_dir)
         resuming = options.resume_from is not None
         if resuming:
@@ -98,7 +143,7 @@ def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: lis
         init, train_chunk = make_train(config, env)  # validates the config against the env
     except (ConfigError, ValueError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return TrainResult(2, error=str(err))
 
     seeds = config.num_seeds
     init, train_chunk = jax.jit(init), jax.jit(jax.vmap(train_chunk) if seeds > 1 else train_chunk)
@@ -112,9 +157,14 @@ def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: lis
     if not resuming:
         run = manager.create_run(algorithm, config.env, config.seed, to_dict(config), run_name=options.run_name,
                                  tags=options.tags, num_seeds=seeds)
+    _, format_report, headline = report_for(env)
+    eval_metric = eval_metric or headline
     policy_probe = make_policy(config, env, None)
-    if hasattr(policy_probe.act_fn, "spec"):
-        run.update_metadata(policy_spec=policy_probe.act_fn.spec(), obs_dim=int(np.prod(env.obs_shape)))
+    probes = policy_probe if isinstance(policy_probe, tuple) else (policy_probe,)
+    if all(hasattr(p.act_fn, "spec") for p in probes):
+        specs = [p.act_fn.spec() for p in probes]
+        run.update_metadata(policy_spec=specs if isinstance(policy_probe, tuple) else specs[0],
+                            obs_dim=int(np.prod(env.obs_shape)))
     logger = MetricsLogger(run, config=to_dict(config), wandb=options.wandb, wandb_project=options.wandb_project,
                            wandb_name=options.wandb_name, wandb_tags=options.wandb_tags,
                            wandb_mode=options.wandb_mode, tensorboard=options.tensorboard, resume=resuming)
@@ -125,7 +175,7 @@ def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: lis
         name = latest_step_checkpoint(run.checkpoints_dir)
         if name is None:
             print(f"error: {run.path} has no step_<n> checkpoint to resume from", file=sys.stderr)
-            return 2
+            return TrainResult(2, run, error=f"{run.path} has no step_<n> checkpoint to resume from")
         runner = restore_checkpoint(run.checkpoints_dir, name, runner)
         print(f"resumed from checkpoint {name}", file=sys.stderr)
     run.update_metadata(status="running")
@@ -159,7 +209,7 @@ def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: lis
         if score is not None and score > best:
             best = score
             save_checkpoint(run.checkpoints_dir, "best", runner)
-            _save_policy_params(run, "best", runner.params)
+            _save_policy_params(run, "best", policy_params(runner.params))
             run.update_metadata(best_eval={eval_metric: score, "env_steps": steps})
         if not final:
             bar.write(f"[eval @ {steps:,} steps] {eval_metric} = {score:.4f} (best {best:.4f})")
@@ -188,7 +238,7 @@ def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: lis
         bar.close()
         save_checkpoint(run.checkpoints_dir, f"step_{update() * spu}", runner)
         save_checkpoint(run.checkpoints_dir, "final", runner)
-        _save_policy_params(run, "final", runner.params)
+        _save_policy_params(run, "final", policy_params(runner.params))
         print(f"final evaluation: {config.eval_games} games per matchup ...", file=sys.stderr)
         report = evaluate_now(final=True)
         run.write_final_eval(report)
@@ -197,7 +247,7 @@ def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: lis
         logger.close()
         print(format_report(report))
         print(f"\nresults: {run.path} (metrics.csv, final_eval.json, plots/, checkpoints/)")
-        return 0
+        return TrainResult(0, run, report)
     except (KeyboardInterrupt, _StopRequested) as stop:
         bar.close()
         steps = update() * spu
@@ -208,7 +258,7 @@ def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: lis
         why = "stopped at --stop-at-step" if isinstance(stop, _StopRequested) else "interrupted"
         print(f"\n{why} at {steps:,} env steps; checkpoint saved. Continue with:\n"
               f"  python algos/{algorithm}.py --resume-from {run.path}", file=sys.stderr)
-        return 0 if isinstance(stop, _StopRequested) else 130
+        return TrainResult(0 if isinstance(stop, _StopRequested) else 130, run)
     except Exception as err:
         bar.close()
         record("failed", error=f"{type(err).__name__}: {err}")
@@ -216,8 +266,10 @@ def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: lis
         raise
 
 
-def load_policy(run_dir: str | Path, checkpoint: str = "final", seed_index: int = 0, sample: bool = True) -> Policy:
-    """The trained policy of a run directory as a jittable :class:`Policy` (for evaluate/crossplay).
+def load_policy(run_dir: str | Path, checkpoint: str = "final", seed_index: int = 0,
+                sample: bool = True) -> Policy | tuple[Policy, ...]:
+    """The trained policy of a run directory as a jittable :class:`Policy` (for evaluate/crossplay),
+    or a tuple with one Policy per agent when the run trained agent-specific policies.
 
     ``checkpoint`` is ``final`` or ``best``; ``seed_index`` picks one seed of a ``--num-seeds`` run;
     ``sample=False`` acts greedily (argmax).
@@ -229,7 +281,9 @@ def load_policy(run_dir: str | Path, checkpoint: str = "final", seed_index: int 
     spec = meta.get("policy_spec")
     if spec is None:
         raise ValueError(f"{run_dir} has no policy_spec in metadata.json; it was not written by a policy-learning run")
-    act = ActorCriticAct.from_spec(spec, sample=sample)
+    specs = spec if isinstance(spec, list) else [spec]
+    acts = [ActorCriticAct.from_spec(s, sample=sample) for s in specs]
+    act = acts[0]
     template = act.init_params(jax.random.key(0), int(meta["obs_dim"]))
     num_seeds = int(meta.get("num_seeds") or 1)
     if num_seeds > 1:
@@ -237,4 +291,6 @@ def load_policy(run_dir: str | Path, checkpoint: str = "final", seed_index: int 
     params = restore_checkpoint(run.checkpoints_dir, f"policy_{checkpoint}", {"params": template})["params"]
     if num_seeds > 1:
         params = _seed_slice(params, seed_index)
-    return Policy(params, act, f"{meta.get('algorithm', 'policy')}:{run.run_id}")
+    name = f"{meta.get('algorithm', 'policy')}:{run.run_id}"
+    policies = tuple(Policy(params, a, name) for a in acts)
+    return policies if isinstance(spec, list) else policies[0]

@@ -61,8 +61,13 @@ class AutoReset(Wrapper):
 
     The observation returned on a final step is the first observation of the next episode; the
     true final observation is kept in ``info["final_observation"]`` (for bootstrapping truncated
-    episodes) and the final state's outcome statistics in ``info["final_outcome"]``.
+    episodes) and the final state's outcome statistics in ``info["final_outcome"]``; with
+    ``final_global_state=True`` also ``info["final_global_state"]`` (for centralised critics).
     """
+
+    def __init__(self, env, final_global_state: bool = False):
+        super().__init__(env)
+        self._final_global_state = bool(final_global_state)
 
     def step(self, key: jax.Array, state: State, action, params: Params | None = None):
         params = self._env.default_params if params is None else params
@@ -72,6 +77,8 @@ class AutoReset(Wrapper):
         info = dict(info)
         info["final_observation"] = obs_step
         info["final_outcome"] = self._env.outcome_statistics(state_step, params)
+        if self._final_global_state:
+            info["final_global_state"] = self._env.global_state(state_step, params)
         state = tree_select(done, state_reset, state_step)
         obs = tree_select(done, obs_reset, obs_step)
         return obs, state, reward, done, info

@@ -1,0 +1,26 @@
+"""Notebooks run top to bottom (with a small budget)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_mpe_communication_notebook(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPE_NOTEBOOK_ITERS", "12")
+    monkeypatch.setenv("MPE_NOTEBOOK_EPISODES", "64")
+    monkeypatch.setenv("MPE_NOTEBOOK_RESULTS", str(tmp_path / "results"))
+    notebook = nbformat.read(ROOT / "notebooks" / "mpe_communication.ipynb", as_version=4)
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    outputs = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                      for o in cell.get("outputs", []))
+    assert "positive signalling" in outputs and "oracle_communicator" in outputs, outputs[-3000:]
+    images = [o for cell in notebook.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) >= 4  # training curves, comm plot, reference bars, episode frame
+    assert list((tmp_path / "results" / "ippo").glob("*/episode.gif"))
