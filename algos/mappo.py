@@ -65,12 +65,12 @@ class Config:
     num_envs: int = 64  # parallel envs
     rollout: int = 128  # env steps per env per update
     total_timesteps: int = 10_000_000  # env steps over the whole run (one step moves every agent)
-    lr: float = 2.5e-4
+    lr: float = 1e-3
     anneal_lr: bool = True  # linear decay to 0 over the run
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip: float = 0.2
-    ent_coef: float = 0.01
+    ent_coef: float = 0.001  # low, as in ippo.py: a large bonus keeps the message symbols uniform
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     update_epochs: int = 4
@@ -95,8 +95,9 @@ class Config:
 
 #: per-env changes to the defaults (configs/mappo_<env>.yaml mirror them; used by jaxmarl_lab.default_cfg)
 ENV_DEFAULTS: dict[str, dict] = {
-    "bargain": {"env": "bargain", "hidden_size": 256, "activation": "relu", "num_envs": 256, "rollout": 64,
-                "total_timesteps": 5_000_000, "lr": 3e-4, "num_minibatches": 32, "updates_per_chunk": 10,
+    "bargain": {"env": "bargain", "hidden_size": 128, "activation": "relu", "num_envs": 256, "rollout": 64,
+                "total_timesteps": 3_000_000, "lr": 5e-4, "ent_coef": 0.01, "num_minibatches": 16,
+                "updates_per_chunk": 10, "eval_interval": 1_000_000, "checkpoint_interval": 1_000_000,
                 "eval_games": 10_000},
 }
 

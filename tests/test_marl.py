@@ -168,3 +168,17 @@ def test_train_wrapper_learns_simple_reference(tmp_path):
     assert learned["mean_return"] > -22.0
     rows = [r for r in result.metrics if r.get("loss") is not None]
     assert len(rows) == 160 and rows[-1]["episode_return"] > rows[0]["episode_return"] + 5
+
+
+def test_mappo_learns_bargain_selfplay(tmp_path):
+    """MAPPO self-play on bargain beats random self-play welfare after 400k env steps."""
+    args = ["--config", str(ROOT / "configs/mappo_bargain.yaml"), "--num-envs", "64", "--rollout", "32",
+            "--num-minibatches", "8", "--total-timesteps", "400000", "--eval-interval", "0",
+            "--checkpoint-interval", "0", "--eval-games", "2000", "--results-dir", str(tmp_path), "--quiet"]
+    assert mappo.main(args) == 0
+    (run_dir,) = (tmp_path / "mappo").iterdir()
+    summary = json.loads((run_dir / "final_eval.json").read_text())["summary"]
+    env = jl.make("bargain")
+    random_welfare = float(jl.evaluate(env, jl.baseline(env, "random"), 2000, jax.random.key(7)).welfare.mean())
+    assert summary["selfplay_welfare"] > random_welfare + 5 * summary["selfplay_welfare_stderr"]
+    assert summary["selfplay_welfare"] > 1.0
