@@ -95,6 +95,8 @@ class Config:
 
 def network_kwargs(config: Config, env) -> dict:
     """Arguments of jaxmarl_lab.networks.make_network for this config (also stored with the run)."""
+    if config.network not in ("mlp", "transformer"):
+        raise ValueError(f"unknown network {config.network!r}; valid networks: mlp, transformer")
     kwargs = {"name": config.network, "num_actions": env.num_actions}
     if config.network == "mlp":
         kwargs.update(hidden_size=config.hidden_size, num_layers=config.num_layers)

@@ -104,7 +104,8 @@ def test_default_cfg_aliases_iterations_and_errors():
         jl.default_cfg("ipo")
     with pytest.raises(ValueError, match="Did you mean 'mpe_simple_reference'"):
         jl.default_cfg("ippo", env="mpe_simple_referenc")
-    assert jl.default_cfg("mappo", env="bargain").to_config().hidden_size == 256
+    on_bargain = jl.default_cfg("mappo", env="bargain").to_config()
+    assert on_bargain.env == "bargain" and on_bargain.hidden_size == mappo.ENV_DEFAULTS["bargain"]["hidden_size"]
     with pytest.raises(ValueError, match="discrete-action"):
         ippo.make_train(ippo.Config(), jl.make("mpe_simple_reference", continuous_actions=True))
 
