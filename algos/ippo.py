@@ -30,6 +30,7 @@ import jax.numpy as jnp
 from flax import struct
 
 import jaxmarl_lab as jl
+from jaxmarl_lab.config import RolloutBudget
 from jaxmarl_lab.networks import apply_agents, apply_seats, init_seat_params, make_network, team_policy, with_agent_id
 from jaxmarl_lab.policies import masked_logits
 from jaxmarl_lab.ppo import (
@@ -45,7 +46,7 @@ from jaxmarl_lab.ppo import (
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(RolloutBudget):
     """IPPO hyperparameters. Defaults = configs/ippo_mpe.yaml: JaxMARL's IPPO-FF MPE settings except
     64 parallel envs (a CPU runs them faster), a larger learning rate for the larger batches, and a
     smaller entropy bonus (measured on simple_reference, see the issue notes)."""
@@ -76,16 +77,6 @@ class Config:
     eval_interval: int = 2_000_000  # env steps between evaluations (0: only at the end)
     eval_games: int = 1_000  # episodes per evaluation
     checkpoint_interval: int = 2_000_000  # env steps between periodic checkpoints (0: only final/best)
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.rollout
-
-    @property
-    def num_updates(self) -> int:
-        """Updates of the whole run, rounded up to whole chunks."""
-        updates = max(1, -(-self.total_timesteps // self.steps_per_update))
-        return -(-updates // self.updates_per_chunk) * self.updates_per_chunk
 
 
 #: per-env overrides of the defaults (configs/ippo_<env>.yaml mirror them; used by jaxmarl_lab.default_cfg)

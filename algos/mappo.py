@@ -29,6 +29,7 @@ import jax.numpy as jnp
 from flax import struct
 
 import jaxmarl_lab as jl
+from jaxmarl_lab.config import RolloutBudget
 from jaxmarl_lab.networks import (
     MLPCritic,
     apply_agents,
@@ -52,7 +53,7 @@ from jaxmarl_lab.ppo import (
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(RolloutBudget):
     """MAPPO hyperparameters. Defaults = configs/mappo_mpe.yaml; ``ENV_DEFAULTS`` holds the changes
     for other envs (configs/mappo_bargain.yaml)."""
 
@@ -81,16 +82,6 @@ class Config:
     eval_interval: int = 2_000_000  # env steps between evaluations (0: only at the end)
     eval_games: int = 1_000  # episodes per evaluation
     checkpoint_interval: int = 2_000_000  # env steps between periodic checkpoints (0: only final/best)
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.rollout
-
-    @property
-    def num_updates(self) -> int:
-        """Updates of the whole run, rounded up to whole chunks."""
-        updates = max(1, -(-self.total_timesteps // self.steps_per_update))
-        return -(-updates // self.updates_per_chunk) * self.updates_per_chunk
 
 
 #: per-env changes to the defaults (configs/mappo_<env>.yaml mirror them; used by jaxmarl_lab.default_cfg)

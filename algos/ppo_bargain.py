@@ -39,12 +39,13 @@ import optax
 from flax import struct
 
 import jaxmarl_lab as jl
+from jaxmarl_lab.config import RolloutBudget
 from jaxmarl_lab.networks import actor_critic_policy, apply_seats, init_seat_params, make_network
 from jaxmarl_lab.policies import Policy, masked_logits
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(RolloutBudget):
     """PPO self-play hyperparameters (names and defaults of the original, §4.1, where sensible).
 
     Defaults equal configs/ppo.yaml (configs/ppo_bargain.yaml links to it): a run of about five
@@ -81,16 +82,6 @@ class Config:
     eval_interval: int = 2_000_000  # env steps between evaluations (0: only at the end)
     eval_games: int = 10_000  # games per evaluation matchup
     checkpoint_interval: int = 2_000_000  # env steps between periodic checkpoints (0: only final/best)
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.rollout
-
-    @property
-    def num_updates(self) -> int:
-        """Updates of the whole run, rounded up to whole chunks."""
-        updates = max(1, -(-self.total_timesteps // self.steps_per_update))
-        return -(-updates // self.updates_per_chunk) * self.updates_per_chunk
 
 
 def network_kwargs(config: Config, env) -> dict:

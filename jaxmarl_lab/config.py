@@ -43,6 +43,21 @@ class RunOptions:
     quiet: bool = False  # no progress bar
 
 
+class RolloutBudget:
+    """The driver's step-budget properties for a Config with ``num_envs``, ``rollout``,
+    ``total_timesteps`` and ``updates_per_chunk`` (base class of the PPO-family Configs)."""
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.num_envs * self.rollout
+
+    @property
+    def num_updates(self) -> int:
+        """Updates of the whole run, rounded up to whole chunks."""
+        updates = max(1, -(-self.total_timesteps // self.steps_per_update))
+        return -(-updates // self.updates_per_chunk) * self.updates_per_chunk
+
+
 def _field_types(cls) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
