@@ -21,7 +21,7 @@ Shape: Config → Transition → make_train (rollout, update, train_chunk) → m
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import distrax
@@ -52,17 +52,21 @@ class Config(RolloutBudget):
     smaller entropy bonus (measured on simple_reference, see the issue notes)."""
 
     env: str = "mpe_simple_reference"  # registered env name (discrete actions)
+    env_kwargs: dict = field(default_factory=dict)  # static env options, e.g. {scenario: rest_trap}
+    opponents: str = ""  # scripted policies in the last seats: baseline names "a,b" or a count (see make_env)
     hidden_size: int = 64  # width of each hidden layer
     num_layers: int = 2  # hidden layers
     activation: str = "tanh"  # tanh | relu
     shared_trunk: bool = False  # actor and critic share hidden layers
     share_actor: bool = True  # one network for all agents (parameter sharing)
     agent_id: bool = False  # append a one-hot agent id to each agent's observation
+    factored_actions: bool = True  # product actions (env.action_factors: MPE message x move) as independent parts
     num_envs: int = 64  # parallel envs
     rollout: int = 128  # env steps per env per update
     total_timesteps: int = 10_000_000  # env steps over the whole run (one step moves every agent)
     lr: float = 1e-3
     anneal_lr: bool = True  # linear decay to 0 over the run
+    reward_scale: float = 1.0  # rewards are multiplied by this for learning (values, advantages); logs stay raw
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip: float = 0.2
@@ -80,12 +84,19 @@ class Config(RolloutBudget):
 
 
 #: per-env overrides of the defaults (configs/ippo_<env>.yaml mirror them; used by jaxmarl_lab.default_cfg)
-ENV_DEFAULTS: dict[str, dict] = {}
+ENV_DEFAULTS: dict[str, dict] = {
+    # 4 learners on rest_trap: rewards of ~100 per night need reward_scale, separate actor/critic trunks
+    "bucket_brigade": {"env": "bucket_brigade", "env_kwargs": {"scenario": "rest_trap", "normalize_obs": True},
+                       "activation": "relu", "reward_scale": 0.01, "num_envs": 64, "rollout": 32,
+                       "total_timesteps": 5_000_000, "num_minibatches": 8, "updates_per_chunk": 10,
+                       "eval_interval": 1_000_000, "checkpoint_interval": 1_000_000},
+}
 
 
 def network_kwargs(config: Config, env) -> dict:
     return {"name": "mlp", "num_actions": env.num_actions, "hidden_size": config.hidden_size,
-            "num_layers": config.num_layers, "activation": config.activation, "shared_trunk": config.shared_trunk}
+            "num_layers": config.num_layers, "activation": config.activation, "shared_trunk": config.shared_trunk,
+            "action_factors": getattr(env, "action_factors", None) if config.factored_actions else None}
 
 
 class Transition(NamedTuple):
@@ -173,7 +184,8 @@ def make_train(config: Config, env):
         runner, traj = jax.lax.scan(env_step, runner, None, config.rollout)
         _, last_value = forward(runner.params, actor_input(runner.obs))
         last_acting = venv.acting(runner.env_state, env_params)
-        advantages, targets, valid = agent_gae(traj.reward, traj.value, traj.acting, traj.done, traj.truncated,
+        scaled_reward = traj.reward * config.reward_scale
+        advantages, targets, valid = agent_gae(scaled_reward, traj.value, traj.acting, traj.done, traj.truncated,
                                                traj.final_value, last_value, last_acting, config.gamma,
                                                config.gae_lambda)
 

@@ -20,7 +20,7 @@ Shape: Config → Transition → make_train (rollout, update, train_chunk) → m
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import distrax
@@ -58,16 +58,20 @@ class Config(RolloutBudget):
     for other envs (configs/mappo_bargain.yaml)."""
 
     env: str = "mpe_simple_reference"  # registered env name (discrete actions)
+    env_kwargs: dict = field(default_factory=dict)  # static env options, e.g. {scenario: rest_trap}
+    opponents: str = ""  # scripted policies in the last seats: baseline names "a,b" or a count (see make_env)
     hidden_size: int = 64  # width of each hidden layer (actor and critic)
     num_layers: int = 2  # hidden layers (actor and critic)
     activation: str = "tanh"  # tanh | relu
     share_actor: bool = True  # one actor for all agents (parameter sharing)
     agent_id: bool = False  # append a one-hot agent id to each actor's observation
+    factored_actions: bool = True  # product actions (env.action_factors: MPE message x move) as independent parts
     num_envs: int = 64  # parallel envs
     rollout: int = 128  # env steps per env per update
     total_timesteps: int = 10_000_000  # env steps over the whole run (one step moves every agent)
     lr: float = 1e-3
     anneal_lr: bool = True  # linear decay to 0 over the run
+    reward_scale: float = 1.0  # rewards are multiplied by this for learning (values, advantages); logs stay raw
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip: float = 0.2
@@ -95,7 +99,8 @@ ENV_DEFAULTS: dict[str, dict] = {
 
 def actor_kwargs(config: Config, env) -> dict:
     return {"name": "mlp_actor", "num_actions": env.num_actions, "hidden_size": config.hidden_size,
-            "num_layers": config.num_layers, "activation": config.activation}
+            "num_layers": config.num_layers, "activation": config.activation,
+            "action_factors": getattr(env, "action_factors", None) if config.factored_actions else None}
 
 
 class Transition(NamedTuple):
@@ -204,7 +209,8 @@ def make_train(config: Config, env):
         last_value = critic.apply(runner.params["critic"],
                                   critic_input(venv.global_state(runner.env_state, env_params)))
         last_acting = venv.acting(runner.env_state, env_params)
-        advantages, targets, valid = agent_gae(traj.reward, traj.value, traj.acting, traj.done, traj.truncated,
+        scaled_reward = traj.reward * config.reward_scale
+        advantages, targets, valid = agent_gae(scaled_reward, traj.value, traj.acting, traj.done, traj.truncated,
                                                traj.final_value, last_value, last_acting, config.gamma,
                                                config.gae_lambda)
         flat = lambda x: x.reshape((batch,) + x.shape[3:])

@@ -160,10 +160,15 @@ class MPE(Env):
         self._num_actions = max(self.action_sizes)
         #: control condition for communication experiments: every received message reads as zeros
         self.mute = bool(mute)
+        self.name = f"mpe_{scenario}{'_muted' if self.mute else ''}"
         self._config = (scenario, self.continuous_actions, self.max_steps, self.mute)
         #: speaker → listener links (used by jaxmarl_lab.comm); agents that can move
         self.comm_channels = CHANNELS[scenario]
         self.movers = tuple(i for i in range(self.num_agents) if sc.movable[i])
+        #: discrete action = 5·message + move for every agent: (messages, moves), else None.
+        #: Lets a policy predict the two parts independently (networks.factored_log_probs).
+        talk_and_move = all(sc.movable[i] and not sc.silent[i] for i in range(self.num_agents))
+        self.action_factors = None if self.continuous_actions or not talk_and_move else (sc.dim_c, len(MOVES))
 
     @property
     def default_params(self) -> MPEParams:

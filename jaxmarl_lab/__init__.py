@@ -9,7 +9,7 @@ Public names used by algorithms, notebooks and outside scripts::
 """
 
 from jaxmarl_lab.env import Env, tree_select
-from jaxmarl_lab.evaluation import CrossplayResult, EvalResult, crossplay, evaluate, record_episode
+from jaxmarl_lab.evaluation import CrossplayResult, EvalResult, crossplay, evaluate, evaluate_params, record_episode
 from jaxmarl_lab.policies import Policy, baseline, list_baselines, masked_logits, uniform_legal_action
 from jaxmarl_lab.registry import list_envs, make, register
 from jaxmarl_lab.results import DEFAULT_METRIC, ResultsManager, Run
@@ -49,7 +49,7 @@ def load_policy(run_dir, checkpoint: str = "final", seed_index: int = 0, sample:
 
 __all__ = [
     "AutoReset", "Box", "default_cfg", "evaluate_comm", "train_wrapper",
-    "CrossplayResult", "DEFAULT_METRIC", "Discrete", "Env", "EpisodeStats", "EvalResult",
+    "CrossplayResult", "DEFAULT_METRIC", "Discrete", "Env", "EpisodeStats", "EvalResult", "evaluate_params",
     "Policy", "ResultsManager", "Run", "VmapEnv", "Wrapper", "baseline", "crossplay", "evaluate", "list_baselines",
     "list_envs", "load_policy", "make",
     "masked_logits", "record_episode", "register", "tree_select", "uniform_legal_action",

@@ -78,7 +78,12 @@ class TrainConfig:
         object.__setattr__(self, "_values", {})
         object.__setattr__(self, "_options", {})
         object.__setattr__(self, "_iterations", {})
-        for key, value in {**values, **options}.items():
+        for key, value in values.items():  # Config fields, in env steps (eval_interval too)
+            if key in self._types:
+                self._values[key] = coerce(key, value, self._types[key])
+            else:
+                setattr(self, key, value)
+        for key, value in options.items():
             setattr(self, key, value)
 
     # ---- attribute access with aliases and validation ---------------------------------------------

@@ -1,5 +1,6 @@
 """``jaxmarl-lab`` command line: ``baselines`` (round-robin of scripted policies), ``render`` (a GIF
-of one game), ``list-envs``, ``results`` (list, show, compare, rank and export training runs)."""
+of one game), ``list-envs``, ``evolve`` (Bucket Brigade genomes), ``results`` (list, show, compare,
+rank and export training runs)."""
 
 from __future__ import annotations
 
@@ -251,6 +252,39 @@ def _add_results_parser(sub) -> None:
     p.set_defaults(func=cmd_results_mark_abandoned)
 
 
+def cmd_evolve(args) -> int:
+    """Evolve a Bucket Brigade heuristic genome against scripted teammates (V7 protocol)."""
+    from envs.bucket_brigade import ARCHETYPES, GENES, HEURISTICS, ObsReader
+    from jaxmarl_lab.evolution import evolve
+
+    env = make("bucket_brigade", scenario=args.scenario, num_agents=args.num_agents, termination=args.termination,
+               max_nights=args.max_nights)
+    names = [n.strip() for n in args.opponents.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ARCHETYPES]
+    if unknown or not names:
+        raise ValueError(f"--opponents takes archetype names ({', '.join(ARCHETYPES)}), got {args.opponents!r}")
+    if args.variant not in HEURISTICS:
+        raise ValueError(f"--variant must be one of {', '.join(HEURISTICS)}")
+    act = HEURISTICS[args.variant](ObsReader.of(env))
+    opponents = jax.numpy.asarray([ARCHETYPES[n] for n in names])
+    print(f"evolving {args.population} genomes x {args.generations} generations on {args.scenario} "
+          f"({args.episodes} games each, {args.termination} rule, cap {args.max_nights}) ...", file=sys.stderr)
+    start = time.perf_counter()
+    result = evolve(env, act, opponents, jax.random.key(args.seed), population=args.population,
+                    generations=args.generations, episodes=args.episodes, elite=args.elite,
+                    mutation=args.mutation)
+    elapsed = time.perf_counter() - start
+    out = result.save(args.out or f"evolved/{args.scenario}", GENES, scenario=args.scenario, opponents=names,
+                      variant=args.variant, termination=args.termination, max_nights=args.max_nights,
+                      population=args.population, generations=args.generations, episodes=args.episodes,
+                      seed=args.seed, seconds=round(elapsed, 2))
+    print(f"best fitness {result.best_fitness:.3f} (generation 1 best {result.best_per_generation[0]:.3f}) "
+          f"in {elapsed:.1f} s")
+    print("genome: " + ", ".join(f"{g}={v:.3f}" for g, v in zip(GENES, result.best_genome, strict=True)))
+    print(f"saved {out / 'best_genome.json'} and {out / 'fitness_curve.png'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxmarl-lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -275,6 +309,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="game.gif")
     p.add_argument("--fps", type=float, default=1.0)
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("evolve", help="evolve a Bucket Brigade heuristic genome against scripted teammates")
+    p.add_argument("--scenario", default="default")
+    p.add_argument("--population", type=int, default=64)
+    p.add_argument("--generations", type=int, default=50)
+    p.add_argument("--episodes", type=int, default=20, help="games per genome per generation")
+    p.add_argument("--opponents", default="firefighter,free_rider,hero,coordinator",
+                   help="archetypes the teammates are drawn from, per game")
+    p.add_argument("--variant", default="simplified", help="heuristic: simplified (Rust) or full (Python)")
+    p.add_argument("--termination", default="rust", choices=("rust", "python"))
+    p.add_argument("--max-nights", type=int, default=100)
+    p.add_argument("--num-agents", type=int, default=4)
+    p.add_argument("--elite", type=int, default=4)
+    p.add_argument("--mutation", type=float, default=0.1, help="std of the Gaussian mutation")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="output directory (default: evolved/<scenario>)")
+    p.set_defaults(func=cmd_evolve)
 
     p = sub.add_parser("list-envs", help="registered environments")
     p.set_defaults(func=cmd_list_envs)

@@ -27,6 +27,9 @@ agents talk (MPE ``simple_reference``, ``simple_speaker_listener``: any env with
   message zeroed, or shuffled across episodes at each step (the marginal message distribution is
   kept, its link to this episode is broken). Reported as the drop of the mean per-agent return
   with the standard error of the paired per-episode differences.
+* **Channel value** (:func:`compare_channel`): a team trained talking against one trained on the
+  muted env, both replayed on the same games; the gap in mean per-agent return with its paired
+  standard error.
 """
 
 from __future__ import annotations
@@ -320,3 +323,34 @@ def evaluate_comm(run_or_policy, episodes: int = 1000, *, env=None, key: jax.Arr
         summary[f"ablation_{name}_drop"] = float(diff.mean())
         summary[f"ablation_{name}_drop_stderr"] = stderr
     return CommReport(env.name, int(episodes), summary, links, ablation, symbol_given_goal)
+
+
+def compare_channel(talking, muted, episodes: int = 1000, *, env: str = "mpe_simple_reference",
+                    muted_env: str | None = None, key: jax.Array | None = None) -> dict:
+    """Is the channel worth something? A team trained with working messages against one trained
+    with messages zeroed (``mpe_simple_reference_muted``), each on its own env, on the *same*
+    ``episodes`` games (common random numbers: same start states, goals and sampling keys).
+
+    ``talking``/``muted``: run directories (their envs come from their configs) or Policies.
+    Returns both mean per-agent returns, the gap, and its standard error from the paired
+    per-episode differences (``gap_z`` = gap / that SE) next to the unpaired standard error.
+    """
+    from jaxmarl_lab.evaluation import evaluate
+    from jaxmarl_lab.registry import make
+
+    key = jax.random.key(0) if key is None else key
+    muted_env = muted_env or f"{env}_muted"
+    env_talk, team_talk = _resolve(talking, make(env) if not isinstance(talking, str | Path) else None)
+    env_mute, team_mute = _resolve(muted, make(muted_env) if not isinstance(muted, str | Path) else None)
+    if env_talk.num_agents != env_mute.num_agents:
+        raise ValueError(f"{env_talk.name} and {env_mute.name} have different numbers of agents")
+    talk = evaluate(env_talk, team_talk, int(episodes), key).returns.mean(axis=1)
+    mute = evaluate(env_mute, team_mute, int(episodes), key).returns.mean(axis=1)
+    diff = talk - mute
+    n = len(diff)
+    paired = float(diff.std(ddof=1) / np.sqrt(n))
+    unpaired = float(np.sqrt(talk.var(ddof=1) / n + mute.var(ddof=1) / n))
+    return {"episodes": n, "env": env_talk.name, "muted_env": env_mute.name,
+            "talking_return": float(talk.mean()), "muted_return": float(mute.mean()), "gap": float(diff.mean()),
+            "gap_stderr": paired, "gap_z": float(diff.mean() / max(paired, 1e-12)), "unpaired_stderr": unpaired,
+            "unpaired_z": float(diff.mean() / max(unpaired, 1e-12))}

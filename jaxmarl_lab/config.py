@@ -84,6 +84,20 @@ def coerce(key: str, value: Any, tp) -> Any:
             except ConfigError as err:
                 errors.append(str(err))
         raise ConfigError(errors[0] if errors else f"config key {key!r}: bad value {value!r}")
+    if origin is dict or tp is dict:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                value = yaml.safe_load(text)
+            else:  # k=v,k2=v2 with YAML-typed values
+                pairs = [item.split("=", 1) for item in text.split(",") if item]
+                if any(len(pair) != 2 for pair in pairs):
+                    raise ConfigError(f"config key {key!r} expects a mapping like 'a=1,b=x' or '{{a: 1}}', "
+                                      f"got {value!r}")
+                value = {k.strip(): yaml.safe_load(v) for k, v in pairs}
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r} expects a mapping, got {value!r}")
+        return dict(value)
     if origin in (list, tuple):
         if isinstance(value, str):
             value = yaml.safe_load(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
@@ -158,7 +172,9 @@ def load_yaml(path: str | Path) -> dict:
 
 def to_dict(config) -> dict:
     """Plain dict (tuples as lists) for YAML/JSON/wandb."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+    plain = lambda v: [plain(x) for x in v] if isinstance(v, tuple | list) else (
+        {k: plain(x) for k, x in v.items()} if isinstance(v, dict) else v)
+    return {k: plain(v) for k, v in dataclasses.asdict(config).items()}
 
 
 def _flag(name: str) -> str:
@@ -172,7 +188,8 @@ def make_parser(config_cls, prog: str | None = None, description: str | None = N
     parser.add_argument("--config", help="YAML file with any of the keys below")
     algo = parser.add_argument_group("algorithm (Config fields)")
     for name, tp in _field_types(config_cls).items():
-        default = next(f.default for f in dataclasses.fields(config_cls) if f.name == name)
+        spec = next(f for f in dataclasses.fields(config_cls) if f.name == name)
+        default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
         algo.add_argument(_flag(name), dest=name, metavar=_type_name(tp).upper(), help=f"default: {default}")
     run = parser.add_argument_group("run (driver options)")
     for f in dataclasses.fields(RunOptions):

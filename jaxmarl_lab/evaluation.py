@@ -218,6 +218,17 @@ def evaluate(env, policies, num_episodes: int, key: jax.Array, params=None, *,
     return EvalResult(tuple(env.agents), returns, lengths, outcomes)
 
 
+def evaluate_params(env, policies, num_episodes: int, key: jax.Array, stacked_params) -> list[EvalResult]:
+    """:func:`evaluate` under each of several env params stacked on a leading axis (e.g. scenarios),
+    in one vmapped program; the same keys serve every entry (common random numbers)."""
+    seats = _as_seat_policies(env, policies)
+    size = int(jax.tree_util.tree_leaves(stacked_params)[0].shape[0])
+    run = jax.vmap(lambda p: _evaluate_chunk(env, seats, int(num_episodes), key, p))
+    returns, lengths, outcomes = jax.device_get(run(stacked_params))
+    return [EvalResult(tuple(env.agents), np.asarray(returns[i]), np.asarray(lengths[i]),
+                       {k: np.asarray(v[i]) for k, v in outcomes.items()}) for i in range(size)]
+
+
 @dataclass
 class CrossplayResult:
     """All ordered matchups: row policy in seat 0, column policy in seat 1."""

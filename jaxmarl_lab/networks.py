@@ -24,6 +24,31 @@ def _dense(features: int, scale: float = np.sqrt(2)) -> nn.Dense:
     return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros)
 
 
+def factored_log_probs(factor_logits: jax.Array, factors: tuple[int, ...]) -> jax.Array:
+    """Joint log-probabilities [..., prod(factors)] of independent categorical parts.
+
+    ``factor_logits`` [..., sum(factors)] holds each part's logits in turn; joint action
+    ``a = ((i_0·f_1 + i_1)·f_2 + i_2)…`` (row-major, e.g. MPE's 5·message + move) has
+    log p(a) = Σ_k log softmax(part_k)[i_k]. The result is a valid logits vector, so sampling,
+    masking, log-probs and entropy (the sum of the parts') work unchanged downstream.
+    """
+    parts = jnp.split(factor_logits, np.cumsum(factors)[:-1], axis=-1)
+    joint = jax.nn.log_softmax(parts[0])
+    for part in parts[1:]:
+        joint = joint[..., :, None] + jax.nn.log_softmax(part)[..., None, :]
+        joint = joint.reshape(joint.shape[:-2] + (-1,))
+    return joint
+
+
+def _policy_head(x: jax.Array, num_actions: int, factors: tuple[int, ...] | None) -> jax.Array:
+    """Logits of ``num_actions`` actions, or of a product of ``factors`` parts predicted independently."""
+    if not factors:
+        return _dense(num_actions, 0.01)(x)
+    if int(np.prod(factors)) != num_actions:
+        raise ValueError(f"action_factors {factors} do not multiply to num_actions = {num_actions}")
+    return factored_log_probs(_dense(int(sum(factors)), 0.01)(x), tuple(factors))
+
+
 def _trunk(x: jax.Array, hidden_sizes: tuple[int, ...], activation: str) -> jax.Array:
     for size in hidden_sizes:
         x = _ACTIVATIONS[activation](_dense(size)(x))
@@ -35,6 +60,8 @@ class MLPActorCritic(nn.Module):
 
     With ``shared_trunk`` (default) both heads read one trunk; otherwise actor and critic have
     their own trunks of the same shape (PureJaxRL/JaxMARL style, usually better for MPE).
+    With ``action_factors`` the policy predicts each part of a product action independently
+    (:func:`factored_log_probs`; MPE simple_reference: message × move).
     For bargaining: 92 → 256 → 256, policy 82, value 1 (the original ``BargainMLP``, 110,931 parameters).
     """
 
@@ -42,12 +69,13 @@ class MLPActorCritic(nn.Module):
     hidden_sizes: tuple[int, ...] = (256, 256)
     activation: str = "relu"
     shared_trunk: bool = True
+    action_factors: tuple[int, ...] | None = None
 
     @nn.compact
     def __call__(self, obs: jax.Array, deterministic: bool = True) -> tuple[jax.Array, jax.Array]:
         actor = _trunk(obs, self.hidden_sizes, self.activation)
         critic = actor if self.shared_trunk else _trunk(obs, self.hidden_sizes, self.activation)
-        logits = _dense(self.num_actions, 0.01)(actor)
+        logits = _policy_head(actor, self.num_actions, self.action_factors)
         value = _dense(1, 1.0)(critic)[..., 0]
         return logits, value
 
@@ -58,10 +86,11 @@ class MLPActor(nn.Module):
     num_actions: int
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
+    action_factors: tuple[int, ...] | None = None
 
     @nn.compact
     def __call__(self, obs: jax.Array, deterministic: bool = True) -> jax.Array:
-        return _dense(self.num_actions, 0.01)(_trunk(obs, self.hidden_sizes, self.activation))
+        return _policy_head(_trunk(obs, self.hidden_sizes, self.activation), self.num_actions, self.action_factors)
 
 
 class MLPCritic(nn.Module):
@@ -131,15 +160,17 @@ NETWORKS = ("mlp", "mlp_actor", "transformer")
 
 def make_network(name: str, num_actions: int, *, num_items: int = 3, hidden_size: int = 256, num_layers: int = 2,
                  d_model: int = 128, num_heads: int = 4, ff_dim: int = 256, dropout: float = 0.1,
-                 activation: str = "relu", shared_trunk: bool = True) -> nn.Module:
+                 activation: str = "relu", shared_trunk: bool = True,
+                 action_factors: tuple[int, ...] | None = None) -> nn.Module:
     """A network by name: ``mlp`` (actor-critic, ``num_layers`` hidden layers of ``hidden_size``),
-    ``mlp_actor`` (logits only) or ``transformer``."""
+    ``mlp_actor`` (logits only) or ``transformer``. ``action_factors``: see :func:`factored_log_probs`."""
     if activation not in _ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(_ACTIVATIONS)}")
+    factors = tuple(int(f) for f in action_factors) if action_factors else None
     if name == "mlp":
-        return MLPActorCritic(num_actions, (hidden_size,) * num_layers, activation, shared_trunk)
+        return MLPActorCritic(num_actions, (hidden_size,) * num_layers, activation, shared_trunk, factors)
     if name == "mlp_actor":
-        return MLPActor(num_actions, (hidden_size,) * num_layers, activation)
+        return MLPActor(num_actions, (hidden_size,) * num_layers, activation, factors)
     if name == "transformer":
         return BargainTransformer(num_actions, num_items, d_model, num_heads, num_layers, ff_dim, dropout)
     raise ValueError(f"unknown network {name!r}; valid networks: {', '.join(NETWORKS)}")
@@ -201,6 +232,11 @@ def _logits(outputs) -> jax.Array:
     return outputs[0] if isinstance(outputs, tuple) else outputs
 
 
+def _network_spec(network_kwargs: dict) -> tuple[tuple[str, Any], ...]:
+    """make_network kwargs as a hashable, order-independent key (JSON lists become tuples)."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in network_kwargs.items()))
+
+
 @dataclass(frozen=True)
 class ActorCriticAct:
     """A trained actor (or actor-critic) as a Policy's act function: sampled (default) or greedy.
@@ -251,7 +287,7 @@ class ActorCriticAct:
 
     @classmethod
     def from_spec(cls, spec: dict, sample: bool = True) -> ActorCriticAct:
-        return cls(tuple(sorted(spec["network"].items())), spec["share_seats"], spec["seat_slot"], sample,
+        return cls(_network_spec(spec["network"]), spec["share_seats"], spec["seat_slot"], sample,
                    spec.get("agent_index", -1), spec.get("id_dims", 0), spec.get("num_seats", 2))
 
     def init_params(self, key: jax.Array, obs_dim: int):
@@ -264,7 +300,7 @@ def actor_critic_policy(network_kwargs: dict, params, *, share_seats: bool = Tru
                         sample: bool = True, name: str = "actor_critic", agent_index: int = -1,
                         id_dims: int = 0, num_seats: int = 2) -> Policy:
     """Wrap trained actor-critic ``params`` as a :class:`Policy` usable in evaluate/crossplay."""
-    act = ActorCriticAct(tuple(sorted(network_kwargs.items())), share_seats, seat_slot, sample, agent_index, id_dims,
+    act = ActorCriticAct(_network_spec(network_kwargs), share_seats, seat_slot, sample, agent_index, id_dims,
                          num_seats)
     return Policy(params, act, name)
 

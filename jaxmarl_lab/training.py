@@ -35,6 +35,7 @@ from jaxmarl_lab.plots import plot_training_curves
 from jaxmarl_lab.policies import Policy
 from jaxmarl_lab.registry import make
 from jaxmarl_lab.results import ResultsManager, Run
+from jaxmarl_lab.wrappers import with_opponents
 
 
 class _StopRequested(Exception):
@@ -103,6 +104,44 @@ class TrainResult:
         return [] if self.run is None else self.run.read_metrics()
 
 
+class EpisodeWindow:
+    """Running counters logged under the Bucket Brigade trainer's names: ``episode/reward`` and
+    ``episode/length`` (this update's episode means), ``train/avg_reward_100ep`` (mean return of
+    the last 100 finished episodes, from per-update means and counts), ``train/total_episodes``
+    and ``train/steps_per_sec`` (this session)."""
+
+    def __init__(self, size: int = 100):
+        self.size, self.total, self.recent = size, 0, []  # recent: [(mean, count)], newest last
+
+    def row(self, row: dict, steps_per_sec: float) -> dict:
+        count = int(round(row.get("episodes", 0) or 0))
+        out = {"train/steps_per_sec": steps_per_sec}
+        self.total += count
+        episode_return = row.get("episode_return")
+        if count and episode_return is not None and np.isfinite(episode_return):
+            self.recent.append((episode_return, count))
+            out.update({"episode/reward": row["episode_return"], "episode/length": row.get("episode_length")})
+        kept, weight, total = [], 0, 0.0
+        for mean, n in reversed(self.recent):
+            take = min(n, self.size - weight)
+            if take <= 0:
+                break
+            kept.append((mean, n))
+            weight, total = weight + take, total + mean * take
+        self.recent = kept[::-1]
+        if weight:
+            out["train/avg_reward_100ep"] = total / weight
+        out["train/total_episodes"] = self.total
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def make_env(config):
+    """The env a Config trains on: ``make(config.env, **config.env_kwargs)``, with scripted
+    ``config.opponents`` in its last seats (see :func:`jaxmarl_lab.wrappers.with_opponents`)."""
+    env = make(config.env, **dict(getattr(config, "env_kwargs", None) or {}))
+    return with_opponents(env, getattr(config, "opponents", "") or "")
+
+
 def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: list[str] | None = None, *,
                   description: str | None = None, progress_metric: str = "episode_welfare",
                   eval_metric: str | None = None, policy_params=None) -> int:
@@ -139,7 +178,7 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
             saved = run.load_config()
             config = build(config_cls, {**saved, **{k: getattr(config, k) for k in explicit}})
             run.save_config(to_dict(config))
-        env = make(config.env)
+        env = make_env(config)
         init, train_chunk = make_train(config, env)  # validates the config against the env
     except (ConfigError, ValueError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -191,6 +230,10 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
                disable=options.quiet, desc=algorithm, dynamic_ncols=True)
     session_start, session_steps0 = time.perf_counter(), update() * spu
     previous_time = float(run.metadata.get("train_time_s") or 0.0)
+    window = EpisodeWindow()
+    for row in run.read_metrics() if resuming else ():  # the counters continue where the run stopped
+        if row.get("env_steps", 0) <= session_steps0 and row.get("episodes") is not None:
+            window.row(row, 0.0)
 
     def record(status: str, error: str | None = None) -> None:
         elapsed = time.perf_counter() - session_start
@@ -222,11 +265,13 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
             metrics = jax.device_get(metrics)
             steps_now = update() * spu
             rows = _flat_rows(metrics, seeds)
+            elapsed = time.perf_counter() - session_start
+            speed = (steps_now - session_steps0) / max(elapsed, 1e-9)
             for i, row in enumerate(rows):
                 row_steps = before + (i + 1) * spu
-                logger.log(row_steps, {"env_steps": row_steps, "update": row_steps // spu, **row})
+                logger.log(row_steps, {"env_steps": row_steps, "update": row_steps // spu, **row,
+                                       **window.row(row, speed)})
             bar.update(steps_now - bar.n)
-            elapsed = time.perf_counter() - session_start
             bar.set_postfix({"steps/s": f"{(steps_now - session_steps0) / max(elapsed, 1e-9):,.0f}",
                              progress_metric: f"{rows[-1].get(progress_metric, float('nan')):.3f}"})
             if _crossed(config.checkpoint_interval, before, steps_now):

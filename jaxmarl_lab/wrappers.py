@@ -172,3 +172,106 @@ class VmapEnv(Wrapper):
 
     def outcome_statistics(self, state, params=None):
         return self._vmapped(self._env.outcome_statistics)(state, params)
+
+
+@struct.dataclass
+class ScriptedSeatsState:
+    env_state: State
+    obs: jax.Array  # [all agents, ...] the full observation (scripted seats act on their rows)
+    seat_params: tuple  # params of each scripted seat (redrawn per episode where the policy samples them)
+
+
+class ScriptedSeats(Wrapper):
+    """The env as the learners see it when some seats are played by fixed policies.
+
+    ``seats`` maps an agent index to a :class:`jaxmarl_lab.Policy`; the remaining agents (in
+    ``env.agents`` order) are the learners: ``num_agents``, ``agents``, observations, masks,
+    rewards and actions cover only them. Scripted seats act inside ``step`` on their own
+    observation rows. A seat whose ``act_fn`` has ``sample_params(key)`` gets fresh params at every
+    reset (e.g. Bucket Brigade's ``random_genome``; put :class:`AutoReset` outside this wrapper).
+    ``info["all_rewards"]`` keeps every seat's reward; ``global_state`` and ``outcome_statistics`` are the full env's.
+    """
+
+    def __init__(self, env, seats: dict):
+        super().__init__(env)
+        total = env.num_agents
+        bad = [i for i in seats if not 0 <= int(i) < total]
+        if bad:
+            raise ValueError(f"scripted seat index {bad[0]} out of range for {total} agents")
+        self.seats = {int(i): p for i, p in sorted(seats.items())}
+        self.learners = tuple(i for i in range(total) if i not in self.seats)
+        if not self.learners:
+            raise ValueError("every seat is scripted: leave at least one learner")
+        self.num_agents = len(self.learners)
+        self.agents = tuple(env.agents[i] for i in self.learners)
+        self._learner_index = jnp.asarray(self.learners)
+
+    def inner_state(self, state: ScriptedSeatsState) -> State:
+        return state.env_state
+
+    def _draw_params(self, key: jax.Array) -> tuple:
+        keys = jax.random.split(key, len(self.seats))
+        out = []
+        for k, policy in zip(keys, self.seats.values(), strict=True):
+            sampler = getattr(policy.act_fn, "sample_params", None)
+            out.append(sampler(k) if sampler is not None else policy.params)
+        return tuple(out)
+
+    def reset(self, key: jax.Array, params: Params | None = None):
+        key_env, key_seats = jax.random.split(key)
+        obs, env_state = self._env.reset(key_env, params)
+        return obs[self._learner_index], ScriptedSeatsState(env_state, obs, self._draw_params(key_seats))
+
+    def full_action(self, key: jax.Array, state: ScriptedSeatsState, action, params: Params | None = None):
+        """The joint action of all seats: the learners' ``action`` plus the scripted seats' choices."""
+        action = jnp.asarray(action)
+        if action.shape[:1] != (self.num_agents,):
+            raise ValueError(f"ScriptedSeats: actions of the {self.num_agents} learners expected, got {action.shape}")
+        mask = self._env.action_mask(state.env_state, params)
+        keys = jax.random.split(key, len(self.seats))
+        joint = jnp.zeros((self._env.num_agents,) + action.shape[1:], action.dtype).at[self._learner_index].set(action)
+        for k, (seat, policy), seat_params in zip(keys, self.seats.items(), state.seat_params, strict=True):
+            joint = joint.at[seat].set(policy.act(seat_params, state.obs[seat], mask[seat], k).astype(action.dtype))
+        return joint
+
+    def step(self, key: jax.Array, state: ScriptedSeatsState, action, params: Params | None = None):
+        key_seats, key_env = jax.random.split(key)
+        joint = self.full_action(key_seats, state, action, params)
+        obs, env_state, reward, done, info = self._env.step(key_env, state.env_state, joint, params)
+        info = dict(info)
+        info["all_rewards"] = reward
+        if "final_observation" in info:
+            info["final_observation"] = info["final_observation"][self._learner_index]
+        idx = self._learner_index
+        return obs[idx], ScriptedSeatsState(env_state, obs, state.seat_params), reward[idx], done, info
+
+    def action_mask(self, state, params=None):
+        return self._env.action_mask(state.env_state, params)[self._learner_index]
+
+    def acting(self, state, params=None):
+        return self._env.acting(state.env_state, params)[self._learner_index]
+
+
+def with_opponents(env, opponents: str | list[str] | tuple[str, ...]):
+    """``env`` with scripted baselines in its last seats (:class:`ScriptedSeats`); learners keep the first.
+
+    ``opponents``: baseline names (``"random,firefighter"`` or a list), or a count ``"3"`` that
+    takes the first entries of the env's ``default_opponents`` (Bucket Brigade: the original's
+    random_genome, random_genome, firefighter, coordinator). Empty or ``"0"``: ``env`` unchanged.
+    """
+    from jaxmarl_lab.policies import baseline
+
+    names = [n.strip() for n in opponents.split(",") if n.strip()] if isinstance(opponents, str) else list(opponents)
+    if len(names) == 1 and names[0].isdigit():
+        count = int(names[0])
+        defaults = tuple(getattr(env, "default_opponents", ()))
+        if count > len(defaults):
+            raise ValueError(f"opponents={count}: {env.name} has {len(defaults)} default opponents "
+                             f"({', '.join(defaults) or 'none'}); name them instead, e.g. 'random,random'")
+        names = list(defaults[:count])
+    if not names:
+        return env
+    if len(names) >= env.num_agents:
+        raise ValueError(f"{len(names)} opponents leave no learner among {env.num_agents} agents")
+    first = env.num_agents - len(names)
+    return ScriptedSeats(env, {first + i: baseline(env, name) for i, name in enumerate(names)})

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 import jaxmarl_lab as jl
-from jaxmarl_lab.comm import causal_influence_bits, entropy_bits, evaluate_comm, mutual_information_bits
+from jaxmarl_lab.comm import (
+    causal_influence_bits,
+    compare_channel,
+    entropy_bits,
+    evaluate_comm,
+    mutual_information_bits,
+)
 
 LOG2_3 = float(np.log2(3))
 
@@ -107,3 +113,13 @@ def test_speaker_listener_links():
     assert [(link["speaker"], link["listener"]) for link in report.links] == [("speaker_0", "listener_0")]
     assert report.summary["message_entropy"] == pytest.approx(np.log2(3), abs=0.02)
     assert np.isnan(report.links[0]["speaker_consistency"])  # the speaker cannot move
+
+
+def test_compare_channel_pairs_the_games():
+    oracle = jl.baseline(jl.make("mpe_simple_reference"), "oracle_communicator")
+    result = compare_channel(oracle, oracle, 300, key=jax.random.key(1))
+    assert result["muted_env"] == "mpe_simple_reference_muted"
+    assert result["gap"] > 3 and result["gap_z"] > 10  # deafened oracles cannot find their targets
+    assert result["gap_stderr"] < result["unpaired_stderr"]  # pairing removes the deal noise
+    same = compare_channel(oracle, oracle, 100, muted_env="mpe_simple_reference", key=jax.random.key(2))
+    assert same["gap"] == 0 and same["gap_stderr"] == 0

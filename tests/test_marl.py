@@ -78,6 +78,7 @@ def test_agent_gae_equals_turn_based_gae_on_random_games():
     ("ippo", None, "configs/ippo_mpe.yaml"),
     ("mappo", None, "configs/mappo_mpe.yaml"),
     ("mappo", "bargain", "configs/mappo_bargain.yaml"),
+    ("ippo", "bucket_brigade", "configs/ippo_bucket_brigade.yaml"),
 ])
 def test_yaml_configs_equal_the_defaults(algorithm, env, path):
     cfg = jl.default_cfg(algorithm, env=env)
