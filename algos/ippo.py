@@ -48,8 +48,9 @@ from jaxmarl_lab.ppo import (
 @dataclass(frozen=True)
 class Config(RolloutBudget):
     """IPPO hyperparameters. Defaults = configs/ippo_mpe.yaml: JaxMARL's IPPO-FF MPE settings except
-    64 parallel envs (a CPU runs them faster), a larger learning rate for the larger batches, and a
-    smaller entropy bonus (measured on simple_reference, see the issue notes)."""
+    256 parallel envs with 32-step rollouts (same 8,192 steps per update), a larger learning rate
+    for the larger batches, and a smaller entropy bonus (measured on simple_reference, see the
+    issue notes)."""
 
     env: str = "mpe_simple_reference"  # registered env name (discrete actions)
     env_kwargs: dict = field(default_factory=dict)  # static env options, e.g. {scenario: rest_trap}
@@ -61,8 +62,8 @@ class Config(RolloutBudget):
     share_actor: bool = True  # one network for all agents (parameter sharing)
     agent_id: bool = False  # append a one-hot agent id to each agent's observation
     factored_actions: bool = True  # product actions (env.action_factors: MPE message x move) as independent parts
-    num_envs: int = 64  # parallel envs
-    rollout: int = 128  # env steps per env per update
+    num_envs: int = 256  # parallel envs (256 x 32 learned far better on simple_reference than 64 x 128)
+    rollout: int = 32  # env steps per env per update
     total_timesteps: int = 10_000_000  # env steps over the whole run (one step moves every agent)
     lr: float = 1e-3
     anneal_lr: bool = True  # linear decay to 0 over the run

@@ -310,7 +310,8 @@ class BucketBrigade(Env):
         first_round = state.phase == 0
         round1 = state.replace(round1_signals=signal, phase=jnp.asarray(1, jnp.int32))
         night_obs, night_state, reward, done, info = self._night(key, state, house, mode, signal, scenario)
-        night_state = night_state.replace(phase=jnp.asarray(0, jnp.int32))
+        night_state = night_state.replace(phase=jnp.asarray(0, jnp.int32))  # the next step is a round 1
+        night_obs = self._observations(night_state, scenario)
         choose = lambda a, b: jax.tree_util.tree_map(lambda x, y: jnp.where(first_round, x, y), a, b)
         state_out = choose(round1, night_state)
         obs = jnp.where(first_round, self._observations(round1, scenario), night_obs)

@@ -297,8 +297,9 @@ def test_two_phase_night_is_two_steps():
     assert float(jnp.abs(reward).sum()) == 0 and int(mid.night) == 0 and not bool(done)
     np.testing.assert_array_equal(mid.positions, state.positions)  # nothing else changed
     assert float(obs[0, 42 - 4 + 4]) == 1.0  # phase bit: round 2 next
-    _, end, reward, *_ = env.step(jax.random.key(1), mid, actions(env, [[0, REST, 0]] * 4), params)
+    obs, end, reward, *_ = env.step(jax.random.key(1), mid, actions(env, [[0, REST, 0]] * 4), params)
     assert int(end.night) == 1 and float(reward[0]) == pytest.approx(0.5 + 100)
+    assert float(obs[0, 42 - 4 + 4]) == 0.0  # a round 1 comes next
 
 
 def test_scenario_pool_samples_per_episode_and_params_vmap():
