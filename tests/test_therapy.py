@@ -1,0 +1,181 @@
+"""Therapy simulator: the deterministic checks of spec therapy.md §6, perception, episode rules and
+the baseline statistics of §5.5."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxmarl_lab as jl
+from envs.therapy import (
+    COMPLEMENT,
+    MECHANISMS,
+    MEMORY_WEIGHTS,
+    PATTERNS,
+    U_MAX,
+    U_MID,
+    U_MIN,
+    Therapy,
+    expected_payoffs,
+    initial_memory,
+    perceive,
+)
+
+U = jnp.asarray(U_MID)
+COLD_WARM = (jnp.full(50, 6), jnp.full(50, 2))
+HALF_AND_HALF = (jnp.full(50, 6), jnp.concatenate([jnp.full(25, 2), jnp.full(25, 6)]))
+
+
+def client(memory, threshold=0.9):
+    env = Therapy()
+    return env.client_state(U, *memory, env.default_params.replace(threshold=jnp.float32(threshold)))
+
+
+def test_memory_weights_and_midpoint_matrix():
+    assert MEMORY_WEIGHTS[0] == pytest.approx(0.012028220, abs=1e-8)
+    assert MEMORY_WEIGHTS[-1] == pytest.approx(0.024056441, abs=1e-8)
+    assert MEMORY_WEIGHTS.sum() == pytest.approx(1.0, abs=1e-6)
+    np.testing.assert_array_equal(U_MID.argmax(1), COMPLEMENT)  # row argmax = the complement map
+    assert (U_MAX - U_MIN == 20).all()
+
+
+def test_rs_bond_threshold_and_payoffs_cold_warm_memory():
+    state = client(COLD_WARM)
+    assert float(state.rs) == pytest.approx(-20.0, abs=1e-4)
+    assert float(state.bond) == pytest.approx(0.0249244, abs=1e-4)
+    assert float(state.rs_threshold) == pytest.approx(48.0, abs=1e-4)
+    assert float(client(COLD_WARM, 0.8).rs_threshold) == pytest.approx(36.0, abs=1e-4)
+    expected = {
+        "bond_only": [-40, -56.511, -60, -56.511, -40, -28.255, -30, -28.255],
+        "frequency_amplifier": [-40, -56.511, -60, -56.511, -40, -38.255, -38.255, -28.255],
+        "conditional_amplifier": [-45, -63.574, -67.5, -63.574, -45, -31.787, -32.125, -31.787],
+    }
+    for name, values in expected.items():
+        payoffs = expected_payoffs(U, *COLD_WARM, state.bond, MECHANISMS.index(name), 1.0)
+        np.testing.assert_allclose(payoffs, values, atol=1e-3)
+    probs = jax.nn.softmax(expected_payoffs(U, *COLD_WARM, state.bond, 0, 1.0) / 0.5)
+    np.testing.assert_allclose(probs, [0, 0, 0, 0, 0, 0.4925, 0.0150, 0.4925], atol=1e-4)
+
+
+def test_all_five_mechanisms_on_a_mixed_memory():
+    state = client(HALF_AND_HALF)
+    assert float(state.rs) == pytest.approx(8.037004, abs=1e-4)
+    assert float(state.bond) == pytest.approx(0.209118, abs=1e-4)
+    expected = [
+        [-35.3617, -30.7235, -55.3617, -30.7235, -35.3617, -15.3617, -25.3617, -15.3617],
+        [-35.3617, -41.4469, -60.0, -41.4469, -35.3617, -20.0721, -29.4365, -17.3991],
+        [-39.782, -34.5639, -62.282, -34.5639, -39.782, -17.282, -29.0345, -17.282],
+        [-35.3617, -33.2384, -58.0812, -33.2384, -35.3617, -16.3468, -26.2139, -15.7878],
+        [-36.2861, -31.5266, -56.8089, -31.5266, -36.2861, -15.7633, -26.1298, -15.7633],
+    ]
+    # one compiled function serves every mechanism: the index is a traced argument
+    payoffs = jax.jit(jax.vmap(lambda m: expected_payoffs(U, *HALF_AND_HALF, state.bond, m, 1.0)))(jnp.arange(5))
+    np.testing.assert_allclose(payoffs, expected, atol=1e-3)
+
+
+def test_perception_modal_substitution_and_tie_breaking():
+    window_a = jnp.asarray([0] * 35 + [2] * 7 + [6] * 7 + [0])
+    window_b = jnp.asarray([0] * 35 + [6] * 7 + [2] * 7 + [0])
+    assert int(perceive(jnp.int32(3), window_a, 0.9, 0.5, True)[0]) == 6  # tie 2 vs 6: 6 is more recent
+    assert int(perceive(jnp.int32(3), window_b, 0.9, 0.5, True)[0]) == 2
+    assert int(perceive(jnp.int32(3), window_a, 0.1, 0.5, True)[0]) == 3  # draw < accuracy: seen right
+    assert int(perceive(jnp.int32(3), window_a, 0.9, 0.5, False)[0]) == 3  # perception disabled
+
+
+def _scripted_episode(env, state, actions, params=None):
+    params = env.default_params if params is None else params
+    out = []
+    for i, a in enumerate(actions):
+        obs, state, reward, done, info = env.step(jax.random.key(i), state, jnp.asarray([a]), params)
+        out.append((obs, state, float(reward[0]), bool(done), info))
+        if done:
+            break
+    return out
+
+
+def test_dropout_only_after_session_ten_and_reward_formulas():
+    env = Therapy(max_sessions=40, enable_perception=False)
+    params = env.default_params
+    # a client whose RS can only fall: memory of its best cells, therapist always answers badly
+    mem_c, mem_t = jnp.full(50, 1), jnp.full(50, 3)  # (WD, WS): 60 on the midpoint
+    state = env.client_state(U, mem_c, mem_t, params.replace(threshold=jnp.float32(1.0)))
+    steps = _scripted_episode(env, state, [7] * 40, params.replace(threshold=jnp.float32(1.0)))
+    assert len(steps) == 10 and steps[-1][3] and steps[-1][2] == -150.0  # dropout exactly at session 10
+    assert all(r == 0.0 for _, _, r, _, _ in steps[:-1])
+    assert bool(steps[-1][4]["terminated"]) and bool(steps[-1][1].dropped)
+    # success: threshold just under the current RS -> success at session 1, reward 100 + 2 (max - 1)
+    state = env.client_state(U, mem_c, mem_t, params.replace(threshold=jnp.float32(0.05)))
+    steps = _scripted_episode(env, state, [3], params.replace(threshold=jnp.float32(0.05)))
+    assert steps[0][3] and steps[0][2] == 100.0 + 2 * 39
+    # the limit: neither success nor dropout -> truncated with reward 0
+    short = Therapy(max_sessions=5, enable_perception=False)
+    sp = short.default_params.replace(threshold=jnp.float32(1.0))
+    state = short.client_state(U, *COLD_WARM, sp)
+    steps = _scripted_episode(short, state, [2] * 5, sp)
+    assert len(steps) == 5 and steps[-1][2] == 0.0 and bool(steps[-1][4]["truncated"])
+    assert not bool(steps[-1][4]["terminated"])
+
+
+def test_observation_history_layout():
+    env = Therapy(max_sessions=40)
+    obs, state = env.reset(jax.random.key(0))
+    assert obs.shape == (1, 52) and float(obs[0, 1]) == 0.0 and (obs[0, 2:] == 8).all()
+    pending = int(obs[0, 0])
+    obs, state, *_ = env.step(jax.random.key(1), state, jnp.asarray([5]))
+    np.testing.assert_array_equal(obs[0, 2:4], [pending, 5])
+    assert (obs[0, 4:] == 8).all() and float(obs[0, 1]) == pytest.approx(1 / 40)
+    for i in range(30):  # after 25 sessions the window slides: the 25 latest pairs, oldest first
+        obs, state, _, done, _ = env.step(jax.random.key(2 + i), state, jnp.asarray([i % 8]))
+        if done:
+            break
+    if int(state.session) > 25:
+        assert not (obs[0, 2:] == 8).any() and int(obs[0, -1]) == (int(state.session) - 2) % 8
+    assert Therapy(omniscient=True).obs_shape == (124,)
+
+
+def test_initial_memory_patterns():
+    keys = jax.random.split(jax.random.key(0), 200)
+    for name, problem in (("cold_stuck", {5, 6, 7}), ("dominant_stuck", {0, 1, 7}), ("submissive_stuck", {3, 4, 5})):
+        c, t = jax.vmap(initial_memory, in_axes=(0, None))(keys, PATTERNS.index(name))
+        share = np.isin(np.asarray(c), list(problem)).mean()
+        assert abs(share - (0.8 + 0.2 * 3 / 8)) < 0.02  # 80% from the problem octants, else uniform
+    c, t = initial_memory(jax.random.key(1), PATTERNS.index("cold_warm"))
+    assert (np.asarray(c) == 6).all() and (np.asarray(t) == 2).all()
+    c, t = initial_memory(jax.random.key(1), PATTERNS.index("complementary_perfect"))
+    np.testing.assert_array_equal(np.asarray(t), COMPLEMENT[np.asarray(c)])
+    c, t = initial_memory(jax.random.key(1), PATTERNS.index("cold_stuck"), rl_era=False)
+    problem = np.isin(np.asarray(c), [5, 6, 7])
+    np.testing.assert_array_equal(np.asarray(t)[problem], np.array([0, 0, 0, 0, 0, 3, 2, 1])[np.asarray(c)[problem]])
+
+
+def test_constructor_errors_and_pattern_lists():
+    with pytest.raises(ValueError, match="unknown mechanism"):
+        jl.make("therapy", mechanism="telepathy")
+    with pytest.raises(ValueError, match="unknown pattern"):
+        jl.make("therapy", pattern="cold_stuk")
+    with pytest.raises(ValueError, match="threshold"):
+        jl.make("therapy", threshold=1.5)
+    env = jl.make("therapy", pattern=["cold_warm", "conflictual"])
+    patterns = {int(env.reset(k)[1].pattern) for k in jax.random.split(jax.random.key(0), 30)}
+    assert patterns == {PATTERNS.index("cold_warm"), PATTERNS.index("conflictual")}
+
+
+def test_baseline_statistics_on_the_rl_vs_complementary_setting():
+    """Spec §5.5 (original code, 200 episodes): complementary 13.0% success, 0.5% dropout;
+    uniform random 0.0% success, 11.0% dropout."""
+    env = jl.make("therapy", pattern="cold_stuck", threshold=0.8, entropy=0.1, bond_alpha=5.0, bond_offset=0.7,
+                  baseline_accuracy=0.5)
+    comp = jl.evaluate(env, jl.baseline(env, "complementary"), 2000, jax.random.key(0)).outcomes
+    assert abs(comp["success"].mean() - 0.13) <= 0.03 and comp["dropout"].mean() < 0.02
+    rand = jl.evaluate(env, jl.baseline(env, "random"), 2000, jax.random.key(1)).outcomes
+    assert rand["success"].mean() < 0.005 and abs(rand["dropout"].mean() - 0.11) <= 0.03
+
+
+def test_render_and_describe():
+    env = Therapy()
+    _, state = env.reset(jax.random.key(0))
+    frame = np.asarray(jax.jit(env.render)(state))
+    assert frame.shape == (240, 200, 3) and ((frame[..., 2] > 180) & (frame[..., 0] < 80)).sum() > 20
+    assert "session 0" in env.describe(state) and "RS" in env.describe(state)
