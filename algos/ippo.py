@@ -55,6 +55,7 @@ class Config(RolloutBudget):
     env: str = "mpe_simple_reference"  # registered env name (discrete actions)
     env_kwargs: dict = field(default_factory=dict)  # static env options, e.g. {scenario: rest_trap}
     opponents: str = ""  # scripted policies in the last seats: baseline names "a,b" or a count (see make_env)
+    network: str = "mlp"  # mlp | therapy (the Therapy env's embedding actor-critic, TherapyNet)
     hidden_size: int = 64  # width of each hidden layer
     num_layers: int = 2  # hidden layers
     activation: str = "tanh"  # tanh | relu
@@ -95,6 +96,10 @@ ENV_DEFAULTS: dict[str, dict] = {
 
 
 def network_kwargs(config: Config, env) -> dict:
+    if config.network == "therapy":
+        return {"name": "therapy", "num_actions": env.num_actions, "hidden_size": config.hidden_size}
+    if config.network != "mlp":
+        raise ValueError(f"ippo: unknown network {config.network!r}; valid: mlp, therapy")
     return {"name": "mlp", "num_actions": env.num_actions, "hidden_size": config.hidden_size,
             "num_layers": config.num_layers, "activation": config.activation, "shared_trunk": config.shared_trunk,
             "action_factors": getattr(env, "action_factors", None) if config.factored_actions else None}

@@ -155,7 +155,37 @@ class BargainTransformer(nn.Module):
         return logits, value
 
 
-NETWORKS = ("mlp", "mlp_actor", "transformer")
+class TherapyEncoder(nn.Module):
+    """Therapy observation [client_action, session_number, history(50)] → 256-wide features:
+    Embedding(8, 16) of the client action, a shared Embedding(9, 8) of the 50 history slots
+    (flattened to 400), the session number as is; then ``hidden_size`` × 2 with ReLU."""
+
+    hidden_size: int = 256
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        client = nn.Embed(8, 16, name="client_embedding")(jnp.clip(obs[..., 0].astype(jnp.int32), 0, 7))
+        history = nn.Embed(9, 8, name="history_embedding")(jnp.clip(obs[..., 2:52].astype(jnp.int32), 0, 8))
+        x = jnp.concatenate([client, obs[..., 1:2], history.reshape(history.shape[:-2] + (-1,)), obs[..., 52:]], -1)
+        return _trunk(x, (self.hidden_size, self.hidden_size), "relu")
+
+
+class TherapyNet(nn.Module):
+    """The original's TherapyNet actor-critic (spec therapy.md §5.1): separate encoders for the
+    actor (→ 8 logits) and the critic (→ 1), no shared weights. Extra observation entries after
+    the 52 (the omniscient view) are appended to the encoder input."""
+
+    num_actions: int = 8
+    hidden_size: int = 256
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, deterministic: bool = True) -> tuple[jax.Array, jax.Array]:
+        logits = _dense(self.num_actions, 0.01)(TherapyEncoder(self.hidden_size, name="actor")(obs))
+        value = _dense(1, 1.0)(TherapyEncoder(self.hidden_size, name="critic")(obs))[..., 0]
+        return logits, value
+
+
+NETWORKS = ("mlp", "mlp_actor", "transformer", "therapy")
 
 
 def make_network(name: str, num_actions: int, *, num_items: int = 3, hidden_size: int = 256, num_layers: int = 2,
@@ -173,6 +203,8 @@ def make_network(name: str, num_actions: int, *, num_items: int = 3, hidden_size
         return MLPActor(num_actions, (hidden_size,) * num_layers, activation, factors)
     if name == "transformer":
         return BargainTransformer(num_actions, num_items, d_model, num_heads, num_layers, ff_dim, dropout)
+    if name == "therapy":
+        return TherapyNet(num_actions, hidden_size)
     raise ValueError(f"unknown network {name!r}; valid networks: {', '.join(NETWORKS)}")
 
 

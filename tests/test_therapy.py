@@ -179,3 +179,28 @@ def test_render_and_describe():
     frame = np.asarray(jax.jit(env.render)(state))
     assert frame.shape == (240, 200, 3) and ((frame[..., 2] > 180) & (frame[..., 0] < 80)).sum() > 20
     assert "session 0" in env.describe(state) and "RS" in env.describe(state)
+
+
+def test_therapy_net_shapes_and_ippo_smoke(tmp_path):
+    import sys
+    from pathlib import Path
+
+    from jaxmarl_lab.networks import count_params, make_network
+
+    net = make_network("therapy", 8, hidden_size=256)
+    params = net.init(jax.random.key(0), jnp.zeros((52,)))
+    # the original's counts (spec §5.1): actor 175,056 + critic 173,257 = 348,313
+    assert count_params(params) == 348_313
+    logits, value = net.apply(params, jnp.zeros((3, 52)))
+    assert logits.shape == (3, 8) and value.shape == (3,)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from algos import ippo
+
+    code = ippo.main(["--env", "therapy", "--env-kwargs", "pattern=cold_stuck,max_sessions=20", "--network", "therapy",
+                      "--hidden-size", "32", "--num-envs", "8", "--rollout", "16", "--total-timesteps", "512",
+                      "--updates-per-chunk", "2", "--eval-games", "20", "--results-dir", str(tmp_path), "--quiet"])
+    assert code == 0
+    run = next((tmp_path / "ippo").iterdir())
+    policy = jl.load_policy(run)
+    env = jl.make("therapy", pattern="cold_stuck", max_sessions=20)
+    assert jl.evaluate(env, policy, 10, jax.random.key(0)).returns.shape == (10, 1)
