@@ -26,7 +26,9 @@ otherwise the modal action of its last 15 stored partner actions (ties: the most
 once, after session 10: RS < initial RS); ``truncated`` at ``max_sessions``. Terminal rewards
 only: dropout −150 (wins over success), success 100 + 2·(max_sessions − n), else 0. The first
 client octant is drawn at reset (the client acts first). A jitted step cannot raise, so an
-out-of-range therapist action is clipped to 0..7.
+out-of-range therapist action is clipped to 0..7. ``potential_shaping`` = λ > 0 adds the
+training-only, policy-invariant term λ(γΦ(s′)·[not terminated] − Φ(s)) with Φ = 100·(RS − min U)/
+(max U − min U); success and dropout are unaffected (evaluate with λ = 0 for the original's returns).
 
 **Observation** f32[1, 52] (the original's dict, flattened)::
 
@@ -186,6 +188,8 @@ class TherapyParams:
     enable_perception: jax.Array  # bool
     baseline_accuracy: jax.Array
     pattern_probs: jax.Array  # f32[7] over PATTERNS (a pattern per episode)
+    potential_coef: jax.Array  # training-only shaping λ (0: the original's rewards)
+    potential_gamma: jax.Array  # γ of the shaping (use the learner's discount)
 
 
 @struct.dataclass
@@ -220,7 +224,8 @@ class Therapy(Env):
                  pattern: str | tuple[str, ...] | list[str] = DEFAULT_PATTERNS,
                  threshold: float = 0.9, max_sessions: int = 100, entropy: float = 0.5, history_weight: float = 1.0,
                  bond_alpha: float | None = None, bond_offset: float = 0.7, enable_perception: bool = True,
-                 baseline_accuracy: float = 0.5, memory_generator: str = "rl_era", omniscient: bool = False):
+                 baseline_accuracy: float = 0.5, memory_generator: str = "rl_era", omniscient: bool = False,
+                 potential_shaping: float = 0.0, shaping_gamma: float = 0.99):
         if mechanism not in MECHANISMS:
             raise ValueError(f"unknown mechanism {mechanism!r}; valid: {', '.join(MECHANISMS)}")
         patterns = (pattern,) if isinstance(pattern, str) else tuple(pattern)
@@ -240,10 +245,11 @@ class Therapy(Env):
         self.baseline_accuracy = float(baseline_accuracy)
         self.max_sessions = self.max_steps = int(max_sessions)
         self.memory_generator, self.omniscient = memory_generator, bool(omniscient)
+        self.potential_shaping, self.shaping_gamma = float(potential_shaping), float(shaping_gamma)
         self.num_agents, self.agents = 1, ("therapist",)
         self._config = (mechanism, patterns, self.threshold, self.max_sessions, self.entropy, self.history_weight,
                         self.bond_alpha, self.bond_offset, self.enable_perception, self.baseline_accuracy,
-                        memory_generator, self.omniscient)
+                        memory_generator, self.omniscient, self.potential_shaping, self.shaping_gamma)
 
     @property
     def default_params(self) -> TherapyParams:
@@ -253,7 +259,8 @@ class Therapy(Env):
         f = lambda v: jnp.asarray(v, jnp.float32)
         return TherapyParams(jnp.asarray(MECHANISMS.index(self.mechanism), jnp.int32), f(self.threshold),
                              f(self.entropy), f(self.history_weight), f(self.bond_alpha), f(self.bond_offset),
-                             jnp.asarray(self.enable_perception), f(self.baseline_accuracy), f(probs / probs.sum()))
+                             jnp.asarray(self.enable_perception), f(self.baseline_accuracy), f(probs / probs.sum()),
+                             f(self.potential_shaping), f(self.shaping_gamma))
 
     @property
     def obs_dim(self) -> int:
@@ -312,6 +319,10 @@ class Therapy(Env):
         terminated = success | dropped
         truncated = (n >= self.max_sessions) & ~terminated
         reward = jnp.where(dropped, -150.0, jnp.where(success, 100.0 + 2.0 * (self.max_sessions - n), 0.0))
+        span = state.rs_max - state.rs_min
+        potential = lambda rs: 100.0 * (rs - state.rs_min) / span  # Φ: RS as a percentage of its range
+        reward = reward + params.potential_coef * (params.potential_gamma * potential(rs) * ~terminated
+                                                   - potential(state.rs))
         new_state = state.replace(mem_c=mem_c, mem_t=mem_t, rs=rs, bond=bond, session=n, history=history,
                                   last_action=therapist, last_perceived=perceived,
                                   misperceptions=state.misperceptions + wrong.astype(jnp.int32),

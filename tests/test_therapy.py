@@ -204,3 +204,14 @@ def test_therapy_net_shapes_and_ippo_smoke(tmp_path):
     policy = jl.load_policy(run)
     env = jl.make("therapy", pattern="cold_stuck", max_sessions=20)
     assert jl.evaluate(env, policy, 10, jax.random.key(0)).returns.shape == (10, 1)
+
+
+def test_potential_shaping_telescopes_and_leaves_outcomes_alone():
+    env = Therapy(max_sessions=6, enable_perception=False, potential_shaping=1.0, shaping_gamma=1.0)
+    params = env.default_params.replace(threshold=jnp.float32(1.0))
+    state = env.client_state(U, *COLD_WARM, params)
+    steps = _scripted_episode(env, state, [2, 6, 2, 4, 2, 2], params)
+    assert len(steps) == 6 and bool(steps[-1][4]["truncated"])  # no success, no dropout: all reward is shaping
+    potential = lambda s: 100.0 * (float(s.rs) - float(s.rs_min)) / (float(s.rs_max) - float(s.rs_min))
+    total = sum(r for _, _, r, _, _ in steps)
+    assert total == pytest.approx(potential(steps[-1][1]) - potential(state), abs=1e-3)
