@@ -186,7 +186,7 @@ class BucketBrigadeState:
     night: jax.Array  # i32[] nights played
     phase: jax.Array  # i32[] 0 = round 1 of a two-phase night, 1 = an ordinary night
     team_return: jax.Array  # f32[] sum of all agents' rewards this episode
-    scenario: BucketBrigadeParams  # the episode's scenario (sampled per episode with a scenario pool)
+    scenario: BucketBrigadeParams  # the episode's scenario with a scenario pool (else the reset's params, unused)
 
 
 class BucketBrigade(Env):
@@ -282,6 +282,7 @@ class BucketBrigade(Env):
 
     # ---- dynamics ------------------------------------------------------------------------
     def _scenario_of(self, state: BucketBrigadeState, params: BucketBrigadeParams) -> BucketBrigadeParams:
+        """The step's params, or with a scenario pool the episode's sample (kept in the state)."""
         return state.scenario if self.scenario_pool else params
 
     def reset_env(self, key, params: BucketBrigadeParams):
@@ -299,25 +300,22 @@ class BucketBrigade(Env):
             houses=houses, positions=zeros, signals=zeros, last_actions=jnp.zeros((n, 3), jnp.int32),
             round1_signals=zeros, fire_progress=jnp.zeros((h,), jnp.float32), night=jnp.zeros((), jnp.int32),
             phase=jnp.asarray(0 if self.two_phase else 1, jnp.int32), team_return=jnp.zeros((), jnp.float32),
-            scenario=scenario if self.scenario_pool else jax.tree_util.tree_map(jnp.zeros_like, params))
+            scenario=scenario)  # without a pool: the reset's params, a placeholder of the same structure
         return self._observations(state, scenario), state
 
     def step_env(self, key, state: BucketBrigadeState, action, params: BucketBrigadeParams):
         scenario = self._scenario_of(state, params)
         house, mode, signal = self.decode_action(action)
-        if not self.two_phase:
-            return self._night(key, state, house, mode, signal, scenario)
-        first_round = state.phase == 0
-        round1 = state.replace(round1_signals=signal, phase=jnp.asarray(1, jnp.int32))
-        night_obs, night_state, reward, done, info = self._night(key, state, house, mode, signal, scenario)
-        night_state = night_state.replace(phase=jnp.asarray(0, jnp.int32))  # the next step is a round 1
-        night_obs = self._observations(night_state, scenario)
-        choose = lambda a, b: jax.tree_util.tree_map(lambda x, y: jnp.where(first_round, x, y), a, b)
-        state_out = choose(round1, night_state)
-        obs = jnp.where(first_round, self._observations(round1, scenario), night_obs)
-        zero = jnp.zeros_like(reward)
-        info = {"terminated": info["terminated"] & ~first_round, "truncated": info["truncated"] & ~first_round}
-        return obs, state_out, jnp.where(first_round, zero, reward), done & ~first_round, info
+        new_state, reward, terminated, truncated = self._night(key, state, house, mode, signal, scenario)
+        if self.two_phase:
+            first_round = state.phase == 0
+            round1 = state.replace(round1_signals=signal, phase=jnp.asarray(1, jnp.int32))
+            night = new_state.replace(phase=jnp.asarray(0, jnp.int32))  # the next step is a round 1
+            new_state = jax.tree_util.tree_map(lambda x, y: jnp.where(first_round, x, y), round1, night)
+            reward = jnp.where(first_round, 0.0, reward)
+            terminated, truncated = terminated & ~first_round, truncated & ~first_round
+        obs = self._observations(new_state, scenario)
+        return obs, new_state, reward, terminated | truncated, {"terminated": terminated, "truncated": truncated}
 
     def _night(self, key, state: BucketBrigadeState, house, mode, signal, p: BucketBrigadeParams):
         h = self.num_houses
@@ -362,8 +360,7 @@ class BucketBrigade(Env):
         new_state = state.replace(
             houses=houses, positions=house, signals=signal, last_actions=jnp.stack([house, mode, signal], -1),
             fire_progress=progress, night=t + 1, team_return=state.team_return + reward.sum())
-        obs = self._observations(new_state, p)
-        return obs, new_state, reward, terminated | truncated, {"terminated": terminated, "truncated": truncated}
+        return new_state, reward, terminated, truncated
 
     def _rewards(self, prev, houses, target, work, terminated, p: BucketBrigadeParams) -> jax.Array:
         h = self.num_houses
