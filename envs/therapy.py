@@ -263,6 +263,11 @@ class Therapy(Env):
                              f(self.potential_shaping), f(self.shaping_gamma))
 
     @property
+    def evaluation_params(self) -> TherapyParams:
+        """The params trained policies are evaluated under: the original's rewards (no shaping)."""
+        return self.default_params.replace(potential_coef=jnp.zeros((), jnp.float32))
+
+    @property
     def obs_dim(self) -> int:
         return 2 + 2 * HISTORY_PAIRS + (72 if self.omniscient else 0)
 

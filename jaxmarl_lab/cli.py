@@ -1,6 +1,6 @@
 """``jaxmarl-lab`` command line: ``baselines`` (round-robin of scripted policies), ``render`` (a GIF
-of one game), ``list-envs``, ``evolve`` (Bucket Brigade genomes), ``results`` (list, show, compare,
-rank and export training runs)."""
+of one game), ``list-envs``, ``evolve`` (Bucket Brigade genomes), ``therapy-table`` (therapists across
+client conditions), ``results`` (list, show, compare, rank and export training runs)."""
 
 from __future__ import annotations
 
@@ -285,6 +285,39 @@ def cmd_evolve(args) -> int:
     return 0
 
 
+def cmd_therapy_table(args) -> int:
+    """Success/dropout/length of complementary, random and (optionally) a trained therapist over
+    5 mechanisms x 5 patterns."""
+    from pathlib import Path
+
+    from jaxmarl_lab.results import Run
+    from jaxmarl_lab.therapy_table import format_table, plot_heatmaps, therapy_table, write_csv
+
+    env_kwargs = {}
+    if args.run:
+        saved = Run(args.run).load_config()
+        env_kwargs = {k: v for k, v in (saved.get("env_kwargs") or {}).items()
+                      if k not in ("pattern", "mechanism", "potential_shaping", "shaping_gamma")}
+    env_kwargs.update(_parse_env_args(args.env_arg))
+    env = make("therapy", **env_kwargs)
+    policies = {name: baseline(env, name) for name in args.baselines}
+    if args.run:
+        from jaxmarl_lab.training import load_policy
+
+        policies[args.name] = load_policy(args.run, args.checkpoint, sample=not args.greedy)
+    settings = ", ".join(f"{k}={getattr(env, k)}" for k in ("threshold", "entropy", "max_sessions", "bond_alpha",
+                                                             "bond_offset", "baseline_accuracy", "history_weight"))
+    print(f"therapy-table: {len(policies)} policies x 25 conditions x {args.episodes} episodes ({settings}) ...",
+          file=sys.stderr)
+    start = time.perf_counter()
+    rows = therapy_table(env, policies, args.episodes, jax.random.key(args.seed))
+    print(format_table(rows))
+    out = Path(args.out)
+    csv_path, png_path = write_csv(rows, out / "therapy_table.csv"), plot_heatmaps(rows, out / "therapy_table.png")
+    print(f"\n{time.perf_counter() - start:.1f} s; saved {csv_path} and {png_path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jaxmarl-lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -326,6 +359,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="output directory (default: evolved/<scenario>)")
     p.set_defaults(func=cmd_evolve)
+
+    p = sub.add_parser("therapy-table", help="therapists across 5 mechanisms x 5 patterns: success, dropout, length")
+    p.add_argument("--run", default=None, help="a trained therapist's run directory (its env settings are used)")
+    p.add_argument("--checkpoint", default="best", help="best | final")
+    p.add_argument("--greedy", action="store_true", help="argmax actions (the original evaluation) instead of sampling")
+    p.add_argument("--name", default="trained", help="row label of the trained policy")
+    p.add_argument("--baselines", nargs="+", default=["complementary", "random"])
+    p.add_argument("--episodes", type=int, default=1000, help="episodes per policy and condition")
+    p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="therapy env option, e.g. --env-arg threshold=0.8 (repeatable)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="therapy_table", help="directory for therapy_table.csv and .png")
+    p.set_defaults(func=cmd_therapy_table)
 
     p = sub.add_parser("list-envs", help="registered environments")
     p.set_defaults(func=cmd_list_envs)

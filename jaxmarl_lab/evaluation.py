@@ -470,7 +470,7 @@ def team_report(env, policies, num_episodes: int, key: jax.Array, params=None) -
     result = evaluate(env, policies, num_episodes, key, params)
     per_episode = result.returns.mean(axis=1)
     summary = {"mean_return": float(per_episode.mean()), "mean_return_stderr": float(_stderr(per_episode, 0)),
-               "mean_length": float(result.lengths.mean())}
+               "std_return": float(per_episode.std()), "mean_length": float(result.lengths.mean())}
     summary.update({f"return_{agent}": float(result.mean_returns[i]) for i, agent in enumerate(result.agents)})
     summary.update({f"mean_{k}": float(v.mean()) for k, v in result.outcomes.items()})
     return {"kind": "team", "num_games": int(num_episodes), "summary": summary}

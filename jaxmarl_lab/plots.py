@@ -11,6 +11,7 @@ PANELS = (
     ("episode welfare", ("episode_welfare", "eval/selfplay_welfare")),
     ("reward per seat",
      ("episode_reward_p0", "episode_reward_p1", "eval/selfplay_reward_p0", "eval/selfplay_reward_p1")),
+    ("success / dropout rate", ("episode_success", "episode_dropout", "eval/mean_success", "eval/mean_dropout")),
     ("entropy", ("entropy",)),
     ("losses", ("policy_loss", "value_loss")),
 )

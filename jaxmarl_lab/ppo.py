@@ -77,11 +77,14 @@ def check_discrete_flat_env(env, algorithm: str) -> None:
 def episode_metrics(done: jax.Array, episode_returns: jax.Array, episode_length: jax.Array, outcome: dict,
                     agents: tuple[str, ...]) -> dict:
     """Means over the episodes that ended in a rollout ([T, N] ``done``, [T, N, A] returns):
-    ``episode_return`` (mean over agents), ``episode_return_<agent>``, length and ``episode_<outcome>``."""
+    ``episode_return`` (mean over agents) and its spread over episodes, ``episode_return_<agent>``, length
+    and ``episode_<outcome>``."""
     finished = done.astype(jnp.float32)
     episodes = jnp.maximum(finished.sum(), 1.0)
     per_agent = (episode_returns * finished[..., None]).sum((0, 1)) / episodes
-    metrics = {"episode_return": per_agent.mean(), "episodes": finished.sum(),
+    team_return = episode_returns.mean(-1)  # [T, N]
+    spread = jnp.sqrt((((team_return - per_agent.mean()) ** 2) * finished).sum() / episodes)
+    metrics = {"episode_return": per_agent.mean(), "episode_return_std": spread, "episodes": finished.sum(),
                "episode_length": (episode_length * finished).sum() / episodes}
     metrics.update({f"episode_return_{a}": per_agent[i] for i, a in enumerate(agents)})
     metrics.update({f"episode_{k}": (jnp.asarray(v, jnp.float32) * finished).sum() / episodes

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,8 +71,10 @@ def evaluate_seeds(config, env, make_policy, params, key, num_games: int) -> dic
     ``summary`` is the mean over seeds."""
     seeds = config.num_seeds
     report_fn = report_for(env)[0]
+    # training-only reward terms (e.g. the Therapy env's potential shaping) are off in evaluation
+    extra = {"params": env.evaluation_params} if hasattr(env, "evaluation_params") else {}
     reports = [report_fn(env, make_policy(config, env, _seed_slice(params, s if seeds > 1 else None)),
-                         num_games, jax.random.fold_in(key, s)) for s in range(seeds)]
+                         num_games, jax.random.fold_in(key, s), **extra) for s in range(seeds)]
     if seeds == 1:
         return reports[0]
     summary = {k: float(np.mean([r["summary"][k] for r in reports])) for k in reports[0]["summary"]}
@@ -163,11 +166,12 @@ def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: lis
 
 def train(algorithm: str, config_cls, make_train, make_policy, config, options: RunOptions,
           explicit: tuple[str, ...] = (), *, progress_metric: str = "episode_welfare", eval_metric: str | None = None,
-          policy_params=None) -> TrainResult:
+          policy_params=None, on_progress: Callable[[Run], None] | None = None) -> TrainResult:
     """Train one run from a resolved ``config`` and driver ``options`` (see :func:`run_algorithm`).
 
     ``explicit`` names the config fields given on the command line (they override the saved config
-    when resuming).
+    when resuming). ``on_progress(run)`` is called after every evaluation and when the run stops
+    (completed or interrupted), e.g. to write a derived progress table.
     """
     policy_params = policy_params or (lambda params: params)
     try:
@@ -246,8 +250,9 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
         steps = update() * spu
         report = evaluate_seeds(config, env, make_policy, runner.params, jax.random.fold_in(eval_key, steps),
                                 config.eval_games)
-        logger.log(steps, {"env_steps": steps, **{f"eval/{k}": v for k, v in report["summary"].items()
-                                                   if "/seed" not in k}})
+        wall = previous_time + time.perf_counter() - session_start
+        logger.log(steps, {"env_steps": steps, "eval/time_s": wall,
+                           **{f"eval/{k}": v for k, v in report["summary"].items() if "/seed" not in k}})
         score = report["summary"].get(eval_metric)
         if score is not None and score > best:
             best = score
@@ -256,6 +261,8 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
             run.update_metadata(best_eval={eval_metric: score, "env_steps": steps})
         if not final:
             bar.write(f"[eval @ {steps:,} steps] {eval_metric} = {score:.4f} (best {best:.4f})")
+        if on_progress is not None:
+            on_progress(run)
         return report
 
     try:
@@ -300,6 +307,8 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
         plot_training_curves(run.read_metrics(), run.plots_dir / "training_curves.png")
         record("interrupted")
         logger.close()
+        if on_progress is not None:
+            on_progress(run)
         why = "stopped at --stop-at-step" if isinstance(stop, _StopRequested) else "interrupted"
         print(f"\n{why} at {steps:,} env steps; checkpoint saved. Continue with:\n"
               f"  python algos/{algorithm}.py --resume-from {run.path}", file=sys.stderr)

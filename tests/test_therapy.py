@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 import jaxmarl_lab as jl
+from algos import ppo_therapy
 from envs.therapy import (
     COMPLEMENT,
+    DEFAULT_PATTERNS,
     MECHANISMS,
     MEMORY_WEIGHTS,
     PATTERNS,
@@ -22,6 +24,7 @@ from envs.therapy import (
     initial_memory,
     perceive,
 )
+from jaxmarl_lab.results import Run
 
 U = jnp.asarray(U_MID)
 COLD_WARM = (jnp.full(50, 6), jnp.full(50, 2))
@@ -215,3 +218,101 @@ def test_potential_shaping_telescopes_and_leaves_outcomes_alone():
     potential = lambda s: 100.0 * (float(s.rs) - float(s.rs_min)) / (float(s.rs_max) - float(s.rs_min))
     total = sum(r for _, _, r, _, _ in steps)
     assert total == pytest.approx(potential(steps[-1][1]) - potential(state), abs=1e-3)
+
+
+def test_original_command_outputs_and_resume(tmp_path):
+    """The original's flags; config, metrics, progress CSV (original columns + rates), policy_best,
+    policy_final, periodic checkpoints; a stopped run resumes to the end with the same settings."""
+    import csv
+
+    args = ["--experiment-name", "smoke", "--patterns", "cold_stuck", "dominant_stuck", "--mechanism",
+            "conditional_amplifier", "--threshold", "0.8", "--max-sessions", "30", "--entropy", "0.1",
+            "--total-timesteps", "2048", "--n-envs", "4", "--batch-size", "32", "--n-epochs", "2",
+            "--learning-rate", "1e-3", "--gamma", "0.98", "--gae-lambda", "0.9", "--clip-range", "0.1",
+            "--ent-coef", "0.02", "--hidden-size", "32", "--eval-freq", "640", "--eval-episodes", "20",
+            "--save-freq", "1280", "--seed", "3", "--cpu", "--", "--updates-per-chunk", "1",
+            "--results-dir", str(tmp_path), "--quiet"]
+    assert ppo_therapy.main(args + ["--stop-at-step", "1024"]) == 0
+    run = next((tmp_path / "ppo_therapy").iterdir())
+    assert Run(run).metadata["status"] == "interrupted"
+    assert ppo_therapy.main(["--resume-from", str(run), "--cpu", "--", "--results-dir", str(tmp_path),
+                             "--quiet"]) == 0
+    meta = Run(run).metadata
+    assert meta["status"] == "completed" and meta["total_env_steps"] == 2048
+    config = Run(run).load_config()
+    assert config["env_kwargs"]["pattern"] == ["cold_stuck", "dominant_stuck"]
+    assert config["env_kwargs"]["mechanism"] == "conditional_amplifier" and config["env_kwargs"]["max_sessions"] == 30
+    assert (config["num_envs"], config["rollout"], config["num_minibatches"], config["update_epochs"]) == (4, 32, 4, 2)
+    assert (config["lr"], config["gamma"], config["gae_lambda"], config["clip"], config["ent_coef"],
+            config["hidden_size"], config["seed"]) == (1e-3, 0.98, 0.9, 0.1, 0.02, 32, 3)
+    checkpoints = {p.name for p in (run / "checkpoints").iterdir()}
+    assert {"policy_best", "policy_final", "step_1280", "step_2048"} <= checkpoints
+    rows = list(csv.DictReader((run / "progress.csv").open()))
+    assert list(rows[0]) == list(ppo_therapy.PROGRESS_COLUMNS)
+    assert [int(r["step"]) for r in rows] == [640, 1280, 1920, 2048] and [r["epoch"] for r in rows] == list("1234")
+    for r in rows:
+        assert 0 <= float(r["test_success_rate"]) <= 1 and 0 <= float(r["test_dropout_rate"]) <= 1
+        assert float(r["test_reward_std"]) >= 0 and 1 <= float(r["test_length_mean"]) <= 30
+        assert float(r["duration"]) > 0
+    assert any(r["train_reward_mean"] not in ("", None) for r in rows)
+    env = jl.make("therapy", pattern="cold_stuck", max_sessions=30)
+    for name in ("best", "final"):
+        assert jl.evaluate(env, jl.load_policy(run, name), 5, jax.random.key(0)).returns.shape == (5, 1)
+
+
+def test_progress_rows_pool_training_episodes():
+    """train_reward_std pools per-update means and spreads weighted by episode counts."""
+    a, b = np.array([1.0, 3.0, 5.0]), np.array([10.0])
+    rows = [{"episodes": 3, "episode_return": a.mean(), "episode_return_std": a.std(), "episode_length": 10.0,
+             "episode_success": 1 / 3, "episode_dropout": 0.0},
+            {"episodes": 1, "episode_return": 10.0, "episode_return_std": 0.0, "episode_length": 20.0,
+             "episode_success": 0.0, "episode_dropout": 1.0}]
+    pooled = ppo_therapy._pooled(rows)
+    both = np.concatenate([a, b])
+    assert pooled["train_reward_mean"] == pytest.approx(both.mean())
+    assert pooled["train_reward_std"] == pytest.approx(both.std())
+    assert pooled["train_length_mean"] == pytest.approx(12.5) and pooled["train_success_rate"] == pytest.approx(0.25)
+    assert pooled["train_dropout_rate"] == pytest.approx(0.25)
+
+
+def test_therapy_table_cli(tmp_path):
+    """25 conditions per policy in one program: complementary beats random everywhere on success,
+    random drops out most on mixed_random (its initial RS is highest); CSV and heatmap written."""
+    import csv
+
+    from jaxmarl_lab.cli import main as cli
+
+    assert cli(["therapy-table", "--episodes", "200", "--env-arg", "threshold=0.8", "--env-arg", "entropy=0.1",
+                "--out", str(tmp_path)]) == 0
+    rows = list(csv.DictReader((tmp_path / "therapy_table.csv").open()))
+    assert len(rows) == 2 * 25 and (tmp_path / "therapy_table.png").stat().st_size > 10_000
+    by = {(r["policy"], r["mechanism"], r["pattern"]): r for r in rows}
+    comp = [float(r["success_rate"]) for r in rows if r["policy"] == "complementary"]
+    assert min(comp) > 0.03 and all(float(r["success_rate"]) == 0 for r in rows if r["policy"] == "random")
+    assert all(float(r["paired_z"]) < -2 for r in rows if r["policy"] == "random")  # paired on the same clients
+    for mechanism in MECHANISMS:
+        mixed = float(by[("random", mechanism, "mixed_random")]["dropout_rate"])
+        assert mixed > 0.25 and mixed > max(float(by[("random", mechanism, p)]["dropout_rate"])
+                                            for p in ("dominant_stuck", "submissive_stuck", "cold_warm"))
+
+
+def test_ppo_therapy_config_has_the_original_settings():
+    """configs/ppo_therapy.yaml = spec §5.2: 8 envs x 64 steps, 10 epochs of minibatches of 64, lr 3e-4,
+    entropy bonus 0.01, gamma 0.99, lambda 0.95, clip 0.2, seed 42, 500k steps, 100 eval episodes,
+    checkpoints every 10k; env defaults of §3.1."""
+    import yaml
+
+    from algos import ippo
+    from jaxmarl_lab.config import build
+
+    path = ppo_therapy.DEFAULT_CONFIG
+    config = build(ippo.Config, yaml.safe_load(path.read_text()))
+    assert (config.num_envs, config.rollout, config.update_epochs) == (8, 64, 10)
+    assert config.num_envs * config.rollout // config.num_minibatches == 64
+    assert (config.lr, config.ent_coef, config.gamma, config.gae_lambda, config.clip) == (3e-4, 0.01, 0.99, 0.95, 0.2)
+    assert (config.seed, config.total_timesteps, config.eval_games, config.checkpoint_interval) == (42, 500_000, 100,
+                                                                                                    10_000)
+    assert (config.network, config.hidden_size, config.anneal_lr) == ("therapy", 256, False)
+    env = jl.make("therapy", **config.env_kwargs)
+    assert env.patterns == DEFAULT_PATTERNS and env.mechanism == "frequency_amplifier"
+    assert (env.threshold, env.entropy, env.max_sessions, env.bond_alpha, env.bond_offset) == (0.9, 0.5, 100, 5.0, 0.7)
