@@ -24,7 +24,6 @@ test_length_mean, duration, plus train/test success and dropout rates), ``checkp
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 from pathlib import Path
@@ -128,12 +127,9 @@ def write_progress(run) -> Path:
             window = []
         elif row.get("episodes"):
             window.append(row)
-    path = Path(run.path) / "progress.csv"
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=PROGRESS_COLUMNS)
-        writer.writeheader()
-        writer.writerows(out)
-    return path
+    from jaxmarl_lab.results import write_rows_csv
+
+    return write_rows_csv(out, Path(run.path) / "progress.csv", PROGRESS_COLUMNS)
 
 
 def _pooled(rows: list[dict]) -> dict:

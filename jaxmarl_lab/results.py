@@ -213,6 +213,16 @@ def _flatten(data: Mapping, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def write_rows_csv(rows: Sequence[Mapping], path: str | Path, columns: Sequence[str] | None = None) -> Path:
+    """``rows`` as a CSV with a header (``columns``, default the first row's keys; missing cells empty)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns or (rows[0] if rows else [])), restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
 def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""

@@ -10,7 +10,6 @@ random numbers: the k-th episode of every condition draws the same utility matri
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from matplotlib.figure import Figure
 from envs.therapy import DEFAULT_PATTERNS, MECHANISMS, PATTERNS, Therapy
 from jaxmarl_lab.evaluation import evaluate_params
 from jaxmarl_lab.policies import Policy
+from jaxmarl_lab.results import write_rows_csv
 
 COLUMNS = ("policy", "mechanism", "pattern", "episodes", "success_rate", "success_stderr", "dropout_rate",
            "dropout_stderr", "mean_length", "mean_return", "success_vs_complementary", "paired_stderr", "paired_z")
@@ -73,13 +73,7 @@ def therapy_table(env: Therapy, policies: Mapping[str, Policy], episodes: int, k
 
 
 def write_csv(rows: list[dict], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return write_rows_csv(rows, path, COLUMNS)
 
 
 def format_table(rows: list[dict]) -> str:
