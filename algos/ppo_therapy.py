@@ -24,6 +24,7 @@ test_length_mean, duration, plus train/test success and dropout rates), ``checkp
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import sys
 from pathlib import Path
@@ -111,25 +112,48 @@ def _dict_flag(values: dict) -> str:
     return yaml.safe_dump(values, default_flow_style=True, width=10_000).strip()
 
 
-def write_progress(run) -> Path:
-    """``progress.csv`` of a run: one row per evaluation, training statistics pooled over the
-    episodes that finished since the previous evaluation (rebuilt from metrics.csv each time)."""
-    rows = run.read_metrics()
-    out, window, epoch = [], [], 0
-    for row in rows:
-        if "eval/mean_return" in row and row.get("eval/mean_return") is not None:
-            epoch += 1
-            out.append({"epoch": epoch, "step": int(row["env_steps"]), **_pooled(window),
-                        "test_reward_mean": row["eval/mean_return"], "test_reward_std": row.get("eval/std_return"),
-                        "test_length_mean": row.get("eval/mean_length"), "duration": row.get("eval/time_s"),
-                        "test_success_rate": row.get("eval/mean_success"),
-                        "test_dropout_rate": row.get("eval/mean_dropout")})
-            window = []
-        elif row.get("episodes"):
-            window.append(row)
-    from jaxmarl_lab.results import write_rows_csv
+class ProgressWriter:
+    """Keeps ``progress.csv`` of a run: one row per evaluation, training statistics pooled over the
+    episodes that finished since the previous evaluation.
 
-    return write_rows_csv(out, Path(run.path) / "progress.csv", PROGRESS_COLUMNS)
+    Called after every evaluation (``training.train``'s ``on_progress`` hook). It reads only the
+    metrics rows added since its last call and appends, so a 50M-step run evaluated every 5,000 steps
+    costs linear, not quadratic, time; it rebuilds the file when metrics.csv was rewritten."""
+
+    def __init__(self) -> None:
+        self.cursor: tuple[str, int] | None = None
+        self.epoch = 0
+        self.window: list[dict] = []
+
+    def __call__(self, run) -> Path:
+        from jaxmarl_lab.results import write_rows_csv
+
+        rows, self.cursor, restarted = run.read_new_metrics(self.cursor)
+        if restarted:
+            self.epoch, self.window = 0, []
+        out = []
+        for row in rows:
+            if row.get("eval/mean_return") is not None:
+                self.epoch += 1
+                out.append({"epoch": self.epoch, "step": int(row["env_steps"]), **_pooled(self.window),
+                            "test_reward_mean": row["eval/mean_return"], "test_reward_std": row.get("eval/std_return"),
+                            "test_length_mean": row.get("eval/mean_length"), "duration": row.get("eval/time_s"),
+                            "test_success_rate": row.get("eval/mean_success"),
+                            "test_dropout_rate": row.get("eval/mean_dropout")})
+                self.window = []
+            elif row.get("episodes"):
+                self.window.append(row)
+        path = Path(run.path) / "progress.csv"
+        if restarted or not path.exists():
+            return write_rows_csv(out, path, PROGRESS_COLUMNS)
+        with open(path, "a", newline="") as fh:
+            csv.DictWriter(fh, fieldnames=PROGRESS_COLUMNS, restval="").writerows(out)
+        return path
+
+
+def write_progress(run) -> Path:
+    """``progress.csv`` of a run rebuilt from its whole metrics.csv (for a finished run)."""
+    return ProgressWriter()(run)
 
 
 def _pooled(rows: list[dict]) -> dict:
@@ -160,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return train("ppo_therapy", ippo.Config, ippo.make_train, ippo.make_policy, config, options, explicit,
-                 on_progress=write_progress, **ippo.DRIVER_KWARGS).exit_code
+                 on_progress=ProgressWriter(), **ippo.DRIVER_KWARGS).exit_code
 
 
 if __name__ == "__main__":

@@ -414,6 +414,29 @@ class Run:
         return [{k: _parse_cell(k, v or "") for k, v in raw.items() if k is not None}
                 for raw in self._read_raw_rows(path)]
 
+    def read_new_metrics(self, cursor: tuple[str, int] | None = None) -> tuple[list[dict], tuple[str, int], bool]:
+        """Rows of metrics.csv appended since ``cursor`` (parsed like ``read_metrics``), the new cursor, and
+        whether reading restarted from the top (first call, or the header widened and the file was rewritten).
+
+        Lets a caller that follows a long run (progress files, dashboards) read each row once instead of
+        re-reading the whole file after every update."""
+        path = self.path / METRICS_FILE
+        if not path.exists():
+            return [], ("", 0), cursor is None or cursor[1] > 0
+        with open(path, "rb") as fh:
+            header_line = fh.readline()
+            header_text = header_line.decode("utf-8")
+            restarted = cursor is None or cursor[0] != header_text
+            if not restarted:
+                fh.seek(cursor[1])
+            body = fh.read()
+        complete = body[: body.rfind(b"\n") + 1]  # a row still being written is left for the next call
+        offset = (len(header_line) if restarted else cursor[1]) + len(complete)
+        keys = next(csv.reader([header_text]), [])
+        rows = [{k: _parse_cell(k, v or "") for k, v in raw.items() if k is not None}
+                for raw in csv.DictReader(io.StringIO(complete.decode("utf-8"), newline=""), fieldnames=keys)]
+        return rows, (header_text, offset), restarted
+
     # -- final evaluation and end of run
 
     def write_final_eval(self, result: Mapping) -> None:

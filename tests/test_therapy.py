@@ -3,6 +3,9 @@ the baseline statistics of §5.5."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -223,7 +226,6 @@ def test_potential_shaping_telescopes_and_leaves_outcomes_alone():
 def test_original_command_outputs_and_resume(tmp_path):
     """The original's flags; config, metrics, progress CSV (original columns + rates), policy_best,
     policy_final, periodic checkpoints; a stopped run resumes to the end with the same settings."""
-    import csv
 
     args = ["--experiment-name", "smoke", "--patterns", "cold_stuck", "dominant_stuck", "--mechanism",
             "conditional_amplifier", "--threshold", "0.8", "--max-sessions", "30", "--entropy", "0.1",
@@ -275,10 +277,41 @@ def test_progress_rows_pool_training_episodes():
     assert pooled["train_dropout_rate"] == pytest.approx(0.25)
 
 
+def test_progress_writer_appends_what_a_full_rebuild_writes(tmp_path):
+    """The incremental progress writer reads each metrics row once, leaves a half-written row for later,
+    follows a header rewrite (new metric keys), and ends with the same file as a rebuild from scratch."""
+    from jaxmarl_lab.results import ResultsManager
+
+    run = ResultsManager(tmp_path).create_run(algorithm="ppo_therapy", env="therapy", seed=0, config={})
+    writer = ppo_therapy.ProgressWriter()
+    update = lambda step, ret: {"env_steps": step, "episodes": 2, "episode_return": ret, "episode_return_std": 1.0,
+                                "episode_length": 5.0, "episode_success": 0.5, "episode_dropout": 0.0}
+    run.log_metrics(1, update(10, 1.0))
+    run.log_metrics(2, update(20, 3.0))
+    run.log_metrics(3, {"env_steps": 20, "eval/mean_return": 7.0, "eval/std_return": 0.5, "eval/mean_length": 4.0,
+                        "eval/time_s": 0.1})  # new keys: metrics.csv is rewritten with a wider header
+    writer(run)
+    run.log_metrics(4, update(30, 5.0))
+    with open(run.path / "metrics.csv", "a") as fh:
+        fh.write("5,0,40,2")  # a row caught mid-write is not consumed
+    writer(run)
+    assert writer.cursor[1] < (run.path / "metrics.csv").stat().st_size
+    with open(run.path / "metrics.csv", "a") as fh:
+        fh.write(",9.0,1.0,5.0,0.5,0.0,,,,\n")
+    run.log_metrics(6, {"env_steps": 40, "eval/mean_return": 8.0, "eval/std_return": 0.5, "eval/mean_length": 4.0,
+                        "eval/time_s": 0.1})
+    writer(run)
+    incremental = (run.path / "progress.csv").read_text()
+    assert incremental == ppo_therapy.write_progress(run).read_text() == (run.path / "progress.csv").read_text()
+    rows = list(csv.DictReader(io.StringIO(incremental)))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and [r["step"] for r in rows] == ["20", "40"]
+    assert float(rows[0]["train_reward_mean"]) == pytest.approx(2.0)
+    assert float(rows[1]["train_reward_mean"]) == pytest.approx(7.0)  # pooled over steps 30 and 40 (5 and 9)
+
+
 def test_therapy_table_cli(tmp_path):
     """25 conditions per policy in one program: complementary beats random everywhere on success,
     random drops out most on mixed_random (its initial RS is highest); CSV and heatmap written."""
-    import csv
 
     from jaxmarl_lab.cli import main as cli
 
