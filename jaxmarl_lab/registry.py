@@ -16,6 +16,7 @@ _REGISTRY: dict[str, tuple[str, dict]] = {
     "bargain": ("envs.bargain:Bargain", {}),
     "bucket_brigade": ("envs.bucket_brigade:BucketBrigade", {}),
     "therapy": ("envs.therapy:Therapy", {}),
+    "pistonball": ("envs.pistonball:Pistonball", {}),
     "mpe_simple_reference": ("envs.mpe:MPE", {"scenario": "simple_reference"}),
     "mpe_simple_reference_muted": ("envs.mpe:MPE", {"scenario": "simple_reference", "mute": True}),
     "mpe_simple_speaker_listener": ("envs.mpe:MPE", {"scenario": "simple_speaker_listener"}),
