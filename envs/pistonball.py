@@ -111,22 +111,14 @@ class PistonballState:
     ball_angle: jax.Array       # f32[] (rad)
     ball_spin: jax.Array        # f32[] angular velocity (rad/s)
     bias_vel: jax.Array         # f32[2] penetration-correction velocity, used once by the next sub-step
-    bias_spin: jax.Array        # f32[]
+                                # (its angular part is always 0 for a disc)
     piston_y: jax.Array         # f32[n]
-    impulse_n: jax.Array        # f32[n + 4] accumulated normal impulse of each shape's contact (pistons, then walls)
-    impulse_t: jax.Array        # f32[n + 4] accumulated friction impulse
-    contact_age: jax.Array      # i32[n + 4] sub-steps since the shape last touched the ball (0 = this one)
+    impulse_n: jax.Array        # f32[n + 3] normal impulse cached per shape (pistons; right, left, top wall)
+    impulse_t: jax.Array        # f32[n + 3] accumulated friction impulse
+    contact_age: jax.Array      # i32[n + 3] sub-steps since the shape last touched the ball (0 = this one)
     ball_prev_x: jax.Array      # i32[] p_prev = max(40, ⌊x − 40⌋)
     start_distance: jax.Array   # f32[] D = p_start − 40
     cycle: jax.Array            # i32[] cycles played
-
-
-def _perp(v: jax.Array) -> jax.Array:
-    return jnp.stack([-v[..., 1], v[..., 0]], axis=-1)
-
-
-def _cross(a: jax.Array, b: jax.Array) -> jax.Array:
-    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
 
 
 class Pistonball(Env):
@@ -197,9 +189,9 @@ class Pistonball(Env):
         p0 = self._ball_progress(x)
         state = PistonballState(
             ball_pos=jnp.stack([x, y]), ball_vel=jnp.zeros(2), ball_angle=jnp.zeros(()),
-            ball_spin=jnp.asarray(spin, jnp.float32), bias_vel=jnp.zeros(2), bias_spin=jnp.zeros(()),
-            piston_y=piston_y.astype(jnp.float32), impulse_n=jnp.zeros(n + 4), impulse_t=jnp.zeros(n + 4),
-            contact_age=jnp.full((n + 4,), CONTACT_PERSISTENCE + 1, jnp.int32),
+            ball_spin=jnp.asarray(spin, jnp.float32), bias_vel=jnp.zeros(2),
+            piston_y=piston_y.astype(jnp.float32), impulse_n=jnp.zeros(n + 3), impulse_t=jnp.zeros(n + 3),
+            contact_age=jnp.full((n + 3,), CONTACT_PERSISTENCE + 1, jnp.int32),
             ball_prev_x=p0, start_distance=(p0 - WALL).astype(jnp.float32), cycle=jnp.zeros((), jnp.int32))
         return self._observations(state), state
 
@@ -216,10 +208,16 @@ class Pistonball(Env):
         return action.astype(jnp.float32) - 1.0
 
     def physics_substep(self, state: PistonballState, params: PistonballParams) -> PistonballState:
-        """One 0.05 s ``space.step``: integrate, collide, warm start, iterate the impulse solver."""
+        """One 0.05 s ``space.step``: integrate, collide, warm start, iterate the impulse solver.
+
+        Written in scalar components for a disc: every contact point sits at r = 40·n from the
+        centre, so normal impulses never spin the ball (r × n = 0), a tangential impulse j_t changes
+        the spin by −40·j_t / I, and the contact's tangential velocity is v·t + 40·ω."""
         inv_mass, inv_moment = 1.0 / BALL_MASS, 1.0 / BALL_MOMENT
+        normal_mass = BALL_MASS
+        tangent_mass = 1.0 / (inv_mass + inv_moment * BALL_RADIUS ** 2)
         pos = state.ball_pos + (state.ball_vel + state.bias_vel) * DT
-        angle = state.ball_angle + (state.ball_spin + state.bias_spin) * DT
+        angle = state.ball_angle + state.ball_spin * DT
 
         # candidate shapes: the <= 3 piston columns under the ball, then the walls, in the order
         # Chipmunk solves them here (reverse of insertion: pistons right to left, then right, left,
@@ -227,31 +225,23 @@ class Pistonball(Env):
         column = jnp.floor((pos[0] - WALL) / PISTON_WIDTH).astype(jnp.int32)
         first = jnp.clip(column - 1, 0, self.n_pistons - self._num_candidates)
         pistons = first + jnp.arange(self._num_candidates)[::-1]
-        px = jnp.asarray(self.piston_x)[pistons]
+        px = WALL + PISTON_RADIUS + PISTON_WIDTH * pistons.astype(jnp.float32)
         py = state.piston_y[pistons]
+        ids = jnp.concatenate([pistons, self.n_pistons + jnp.arange(3)])   # cache slot of each contact
         seg_a = jnp.concatenate([jnp.stack([px, py], -1), jnp.asarray(self._wall_a)])
         seg_b = jnp.concatenate([jnp.stack([px + PISTON_LENGTH, py], -1), jnp.asarray(self._wall_b)])
         seg_r = jnp.concatenate([jnp.full((self._num_candidates,), PISTON_RADIUS), jnp.full((3,), WALL_RADIUS)])
-        ids = jnp.concatenate([pistons, self.n_pistons + jnp.arange(3)])
 
         # circle-to-segment: closest point, normal from the ball towards the shape, signed gap
         delta = seg_b - seg_a
         t = jnp.clip(jnp.sum((pos - seg_a) * delta, -1) / jnp.sum(delta * delta, -1), 0.0, 1.0)
-        closest = seg_a + delta * t[:, None]
-        offset = closest - pos
+        offset = seg_a + delta * t[:, None] - pos
         distance = jnp.sqrt(jnp.sum(offset ** 2, -1))
         touching = distance < BALL_RADIUS + seg_r
         normal = offset / jnp.maximum(distance, 1e-6)[:, None]
         gap = distance - BALL_RADIUS - seg_r                      # negative = penetration
-        r1 = normal * BALL_RADIUS                                 # ball centre -> its contact point
-        tangent = _perp(normal)
-        normal_mass = 1.0 / (inv_mass + inv_moment * _cross(r1, normal) ** 2)
-        tangent_mass = 1.0 / (inv_mass + inv_moment * _cross(r1, tangent) ** 2)
         bias_coef = 1.0 - params.collision_bias ** DT
         target_bias = -bias_coef * jnp.minimum(0.0, gap + params.collision_slop) / DT
-
-        vel = state.ball_vel + jnp.array([0.0, 1.0]) * params.gravity * DT
-        spin = state.ball_spin
 
         # warm start: a contact present in the previous sub-step re-applies its impulses; one that
         # vanished for <= 2 sub-steps keeps its accumulators without re-applying them (Chipmunk)
@@ -260,45 +250,48 @@ class Pistonball(Env):
         acc_n = jnp.where(kept, state.impulse_n[ids], 0.0)
         acc_t = jnp.where(kept, state.impulse_t[ids], 0.0)
         warm = touching & (age == 0)
-        j_warm = jnp.where(warm[:, None], normal * acc_n[:, None] + tangent * acc_t[:, None], 0.0)
-        vel = vel - j_warm.sum(0) * inv_mass
-        spin = spin - inv_moment * _cross(r1, j_warm).sum()
+        warm_n, warm_t = jnp.where(warm, acc_n, 0.0), jnp.where(warm, acc_t, 0.0)
+        nx, ny = normal[:, 0], normal[:, 1]                       # tangent = perp(n) = (−ny, nx)
+        vx = state.ball_vel[0] - jnp.sum(nx * warm_n - ny * warm_t) * inv_mass
+        vy = state.ball_vel[1] + params.gravity * DT - jnp.sum(ny * warm_n + nx * warm_t) * inv_mass
+        spin = state.ball_spin - inv_moment * BALL_RADIUS * jnp.sum(warm_t)
 
-        def relative_velocity(vel, spin, r):      # of the (static) shape w.r.t. the ball's contact point
-            return -(vel + _perp(r) * spin)
+        count = seg_a.shape[0]
+        contacts = [(nx[c], ny[c], touching[c], target_bias[c]) for c in range(count)]
 
-        def sweep(carry, _):
-            vel, spin, bvel, bspin, acc_n, acc_t, acc_b = carry
-            for c in range(seg_a.shape[0]):       # Gauss-Seidel over the contacts, unrolled
-                n_c, t_c, r_c, on = normal[c], tangent[c], r1[c], touching[c]
-                vbn = jnp.dot(-(bvel + _perp(r_c) * bspin), n_c)
-                new_b = jnp.maximum(acc_b[c] + (target_bias[c] - vbn) * normal_mass[c], 0.0)
+        def sweep(carry, _):                      # one Gauss-Seidel pass over the contacts (unrolled)
+            vx, vy, spin, bx, by, acc_n, acc_t, acc_b = carry
+            acc_n, acc_t, acc_b = list(acc_n), list(acc_t), list(acc_b)
+            for c, (cx, cy, on, bias) in enumerate(contacts):
+                new_b = jnp.maximum(acc_b[c] + (bias + (bx * cx + by * cy)) * normal_mass, 0.0)
                 db = jnp.where(on, new_b - acc_b[c], 0.0)
-                bvel = bvel - n_c * db * inv_mass
-                bspin = bspin - inv_moment * _cross(r_c, n_c * db)
-                vr = relative_velocity(vel, spin, r_c)
-                new_n = jnp.maximum(acc_n[c] - jnp.dot(vr, n_c) * normal_mass[c], 0.0)
+                bx, by = bx - cx * db * inv_mass, by - cy * db * inv_mass
+                vrn = -(vx * cx + vy * cy)                        # shape relative to the contact point
+                vrt = -(vy * cx - vx * cy + BALL_RADIUS * spin)
+                new_n = jnp.maximum(acc_n[c] - vrn * normal_mass, 0.0)
                 limit = params.friction * new_n
-                new_t = jnp.clip(acc_t[c] - jnp.dot(vr, t_c) * tangent_mass[c], -limit, limit)
+                new_t = jnp.clip(acc_t[c] - vrt * tangent_mass, -limit, limit)
                 dn = jnp.where(on, new_n - acc_n[c], 0.0)
                 dt_ = jnp.where(on, new_t - acc_t[c], 0.0)
-                impulse = n_c * dn + t_c * dt_
-                vel = vel - impulse * inv_mass
-                spin = spin - inv_moment * _cross(r_c, impulse)
-                acc_b = acc_b.at[c].add(db)
-                acc_n = acc_n.at[c].add(dn)
-                acc_t = acc_t.at[c].add(dt_)
-            return (vel, spin, bvel, bspin, acc_n, acc_t, acc_b), None
+                vx = vx - (cx * dn - cy * dt_) * inv_mass
+                vy = vy - (cy * dn + cx * dt_) * inv_mass
+                spin = spin - inv_moment * BALL_RADIUS * dt_
+                acc_b[c], acc_n[c], acc_t[c] = acc_b[c] + db, acc_n[c] + dn, acc_t[c] + dt_
+            return (vx, vy, spin, bx, by, tuple(acc_n), tuple(acc_t), tuple(acc_b)), None
 
-        carry = (vel, spin, jnp.zeros(2), jnp.zeros(()), acc_n, acc_t, jnp.zeros_like(acc_n))
-        (vel, spin, bvel, bspin, acc_n, acc_t, _), _ = jax.lax.scan(sweep, carry, None, self.solver_iterations)
+        zero = jnp.zeros(())
+        carry = (vx, vy, spin, zero, zero, tuple(acc_n[c] for c in range(count)),
+                 tuple(acc_t[c] for c in range(count)), (zero,) * count)
+        (vx, vy, spin, bx, by, acc_n, acc_t, _), _ = jax.lax.scan(sweep, carry, None, self.solver_iterations)
 
+        acc_n, acc_t = jnp.stack(acc_n), jnp.stack(acc_t)
         older = jnp.minimum(state.contact_age + 1, CONTACT_PERSISTENCE + 1)
         contact_age = older.at[ids].set(jnp.where(touching, 0, older[ids]))
         impulse_n = state.impulse_n.at[ids].set(jnp.where(touching, acc_n, state.impulse_n[ids]))
         impulse_t = state.impulse_t.at[ids].set(jnp.where(touching, acc_t, state.impulse_t[ids]))
-        return state.replace(ball_pos=pos, ball_vel=vel, ball_angle=angle, ball_spin=spin, bias_vel=bvel,
-                             bias_spin=bspin, impulse_n=impulse_n, impulse_t=impulse_t, contact_age=contact_age)
+        return state.replace(ball_pos=pos, ball_vel=jnp.stack([vx, vy]), ball_angle=angle, ball_spin=spin,
+                             bias_vel=jnp.stack([bx, by]), impulse_n=impulse_n, impulse_t=impulse_t,
+                             contact_age=contact_age)
 
     def move_pistons_and_simulate(self, state: PistonballState, moves: jax.Array,
                                   params: PistonballParams) -> PistonballState:

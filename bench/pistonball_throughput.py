@@ -1,0 +1,101 @@
+"""Env steps (cycles: every piston moves once) per second of our Pistonball against PettingZoo's
+``pistonball_v6``, in the same process. Not a test: run by hand.
+
+Ours: ``jit`` + ``lax.scan`` over cycles, ``vmap`` over envs, uniformly random discrete actions,
+auto-reset, vector observations. PettingZoo: its ``parallel_env`` stepped from Python with random
+actions (what a user of it does; it returns the 457x120x3 image crops), and, as a second, kinder
+peer, the raw AEC env stepped agent by agent without ever asking for an observation (pure pymunk).
+
+    python bench/pistonball_throughput.py [--n-pistons 20] [--batch-sizes 1 256 4096] [--cycles 125]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import jaxmarl_lab as jl
+
+
+def ours(n_pistons: int, batch_size: int, cycles: int) -> float:
+    env = jl.make("pistonball", n_pistons=n_pistons)
+    venv = jl.VmapEnv(jl.AutoReset(env), batch_size)
+
+    @jax.jit
+    def run(key):
+        _, state = venv.reset(key)
+
+        def body(state, key):
+            key_act, key_step = jax.random.split(key)
+            actions = jax.random.randint(key_act, (batch_size, n_pistons), 0, 3)
+            return venv.step(key_step, state, actions)[1], None
+
+        state, _ = jax.lax.scan(body, state, jax.random.split(key, cycles))
+        return jax.tree_util.tree_reduce(lambda a, b: a + jnp.sum(b).astype(jnp.float32), state, 0.0)
+
+    key = jax.random.key(0)
+    run(key).block_until_ready()
+    best = float("inf")
+    for r in range(3):
+        start = time.perf_counter()
+        run(jax.random.fold_in(key, r + 1)).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return batch_size * cycles / best
+
+
+def pettingzoo_parallel(n_pistons: int, seconds: float) -> float:
+    from pettingzoo.butterfly import pistonball_v6
+
+    env = pistonball_v6.parallel_env(n_pistons=n_pistons, continuous=False)
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    cycles, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        _, _, terminated, truncated, _ = env.step({a: int(rng.integers(3)) for a in env.agents})
+        cycles += 1
+        if any(terminated.values()) or any(truncated.values()) or not env.agents:
+            env.reset(seed=cycles)
+    return cycles / (time.perf_counter() - start)
+
+
+def pettingzoo_physics_only(n_pistons: int, seconds: float) -> float:
+    from pettingzoo.butterfly import pistonball_v6
+
+    env = pistonball_v6.env(n_pistons=n_pistons, continuous=False)
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    raw = env.unwrapped
+    cycles, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for action in rng.integers(0, 3, n_pistons):
+            env.step(int(action))
+        cycles += 1
+        if raw.terminate or raw.truncate:
+            env.reset(seed=cycles)
+    return cycles / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-pistons", type=int, default=20)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 256, 4096])
+    parser.add_argument("--cycles", type=int, default=125, help="cycles per timed scan")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long each PettingZoo peer is timed")
+    args = parser.parse_args(argv)
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; n_pistons={args.n_pistons}")
+    peer = pettingzoo_parallel(args.n_pistons, args.seconds)
+    physics = pettingzoo_physics_only(args.n_pistons, args.seconds)
+    print(f"PettingZoo pistonball_v6 parallel_env (with image observations): {peer:,.1f} cycles/s")
+    print(f"PettingZoo AEC env, physics only (no observations):               {physics:,.1f} cycles/s")
+    print(f"{'envs':>6} {'ours cycles/s':>15} {'x parallel_env':>15} {'x physics only':>15}")
+    for batch in args.batch_sizes:
+        rate = ours(args.n_pistons, batch, args.cycles)
+        print(f"{batch:>6} {rate:>15,.0f} {rate / peer:>15,.1f} {rate / physics:>15,.1f}")
+
+
+if __name__ == "__main__":
+    main()
