@@ -41,6 +41,8 @@ class RunOptions:
     tensorboard: bool = False  # write TensorBoard event files to <run>/tensorboard
     stop_at_step: int = 0  # stop (resumable, status interrupted) once this many env steps are done; 0: never
     quiet: bool = False  # no progress bar
+    eval_gif: bool = False  # save one evaluation episode of the final policy as plots/eval_episode.gif
+    eval_gif_fps: float = 10.0  # frames per second of that GIF
 
 
 class RolloutBudget:

@@ -478,7 +478,11 @@ def team_report(env, policies, num_episodes: int, key: jax.Array, params=None) -
 
 def format_team_report(report: dict) -> str:
     s = report["summary"]
-    agents = ", ".join(f"{k.removeprefix('return_')} {v:.3f}" for k, v in s.items() if k.startswith("return_"))
+    per_agent = {k.removeprefix("return_"): v for k, v in s.items() if k.startswith("return_")}
+    if len(per_agent) > 2 and len({round(v, 6) for v in per_agent.values()}) == 1:
+        agents = f"all {len(per_agent)} agents share it"  # one team reward (e.g. pistonball)
+    else:
+        agents = ", ".join(f"{name} {v:.3f}" for name, v in per_agent.items())
     extras = ", ".join(f"{k.removeprefix('mean_')} {v:.3f}" for k, v in s.items()
                        if k.startswith("mean_") and k not in ("mean_return", "mean_return_stderr", "mean_length"))
     return (f"self-play ({report['num_games']} episodes): mean return per agent {s['mean_return']:.3f} "

@@ -295,6 +295,8 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
         report = evaluate_now(final=True)
         run.write_final_eval(report)
         plot_training_curves(run.read_metrics(), run.plots_dir / "training_curves.png")
+        if options.eval_gif:
+            _save_eval_gif(run, env, make_policy, config, runner.params, eval_key, options.eval_gif_fps)
         record("completed")
         logger.close()
         print(format_report(report))
@@ -318,6 +320,19 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
         record("failed", error=f"{type(err).__name__}: {err}")
         logger.close()
         raise
+
+
+def _save_eval_gif(run: Run, env, make_policy, config, params, key, fps: float) -> None:
+    """plots/eval_episode.gif: one episode of the final policy (seed 0 of a multi-seed run)."""
+    from jaxmarl_lab.evaluation import record_episode
+    from jaxmarl_lab.render import save_gif
+
+    if config.num_seeds > 1:
+        params = jax.tree_util.tree_map(lambda x: x[0], params)
+    frames, result = record_episode(env, make_policy(config, env, params), key)
+    path = save_gif(frames, run.plots_dir / "eval_episode.gif", fps=fps)
+    print(f"evaluation episode (return {float(result.returns[0].mean()):.2f}, {int(result.lengths[0])} steps): "
+          f"{path}", file=sys.stderr)
 
 
 def load_policy(run_dir: str | Path, checkpoint: str = "final", seed_index: int = 0,
