@@ -23,16 +23,7 @@ import numpy as np
 import jaxmarl_lab as jl
 from envs.bucket_brigade import ARCHETYPES, SCENARIOS, BucketBrigade, ObsReader, SimplifiedHeuristicAct
 from jaxmarl_lab.evolution import evaluate_profiles
-
-
-def best_time(run, key) -> float:
-    jax.block_until_ready(run(key))
-    best = float("inf")
-    for r in range(3):
-        start = time.perf_counter()
-        jax.block_until_ready(run(jax.random.fold_in(key, r + 1)))
-        best = min(best, time.perf_counter() - start)
-    return best
+from jaxmarl_lab.throughput import best_time
 
 
 def ours(scenario: str, batch_size: int, steps: int) -> float:

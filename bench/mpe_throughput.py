@@ -17,19 +17,10 @@ import jax
 import jax.numpy as jnp
 
 import jaxmarl_lab as jl
+from jaxmarl_lab.throughput import best_time
 
 MPE2_MODULES = {"simple_reference": "simple_reference_v3", "simple_speaker_listener": "simple_speaker_listener_v4",
                 "simple_spread": "simple_spread_v3"}
-
-
-def time_scan(run, key) -> float:
-    run(key).block_until_ready()
-    best = float("inf")
-    for r in range(3):
-        start = time.perf_counter()
-        run(jax.random.fold_in(key, r + 1)).block_until_ready()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def ours(scenario: str, batch_size: int, steps: int) -> float:
@@ -49,7 +40,7 @@ def ours(scenario: str, batch_size: int, steps: int) -> float:
         state, _ = jax.lax.scan(body, state, jax.random.split(key, steps))
         return state.p_pos.sum()  # depends on every step, so XLA cannot drop the physics
 
-    return batch_size * steps / time_scan(run, jax.random.key(0))
+    return batch_size * steps / best_time(run, jax.random.key(0))
 
 
 def jaxmarl_env(scenario: str, batch_size: int, steps: int) -> float | None:
@@ -74,7 +65,7 @@ def jaxmarl_env(scenario: str, batch_size: int, steps: int) -> float | None:
         state, _ = jax.lax.scan(body, state, jax.random.split(key, steps))
         return state.p_pos.sum()
 
-    return batch_size * steps / time_scan(run, jax.random.key(0))
+    return batch_size * steps / best_time(run, jax.random.key(0))
 
 
 def mpe2(scenario: str, seconds: float) -> float:

@@ -15,36 +15,14 @@ import argparse
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import jaxmarl_lab as jl
+from jaxmarl_lab.throughput import random_rollout_rate
 
 
 def ours(n_pistons: int, batch_size: int, cycles: int) -> float:
-    env = jl.make("pistonball", n_pistons=n_pistons)
-    venv = jl.VmapEnv(jl.AutoReset(env), batch_size)
-
-    @jax.jit
-    def run(key):
-        _, state = venv.reset(key)
-
-        def body(state, key):
-            key_act, key_step = jax.random.split(key)
-            actions = jax.random.randint(key_act, (batch_size, n_pistons), 0, 3)
-            return venv.step(key_step, state, actions)[1], None
-
-        state, _ = jax.lax.scan(body, state, jax.random.split(key, cycles))
-        return jax.tree_util.tree_reduce(lambda a, b: a + jnp.sum(b).astype(jnp.float32), state, 0.0)
-
-    key = jax.random.key(0)
-    run(key).block_until_ready()
-    best = float("inf")
-    for r in range(3):
-        start = time.perf_counter()
-        run(jax.random.fold_in(key, r + 1)).block_until_ready()
-        best = min(best, time.perf_counter() - start)
-    return batch_size * cycles / best
+    return random_rollout_rate(jl.make("pistonball", n_pistons=n_pistons), batch_size, cycles)
 
 
 def pettingzoo_parallel(n_pistons: int, seconds: float) -> float:
