@@ -43,6 +43,7 @@ from jaxmarl_lab.render import save_gif
 DISCRETE_ACTION_NAMES = ("retract_down", "stay", "push_up")
 AGENT_TYPES = ("rule", "policy", "llm")
 ACTION_MODES = ("discrete", "continuous")
+RENDER_CHUNK = 16  # frames rendered per call of the compiled renderer
 
 
 def action_name(action, continuous: bool) -> str:
@@ -168,11 +169,12 @@ class EpisodeGenerator:
         self.policy = policy if agent_type == "policy" else baseline(self.env, "rule", k=rule_k, tau=rule_tau)
         self._key = jax.random.key(seed)
         self._batches = 0
+        self._render_chunk = jax.jit(jax.vmap(self.env.render))  # compiled once per generator
 
     # ---- public API ------------------------------------------------------------------------
     def generate_episodes(self, num_episodes: int, iteration: int, agent_policies: dict | None = None,
                           save_gif: bool = True, gif_fps: int = 30, out_dir: str | Path | None = None,
-                          **_ignored) -> list[dict]:
+                          **_ignored) -> list[dict]:  # the original's num_workers/parallel/... do not apply
         """Play ``num_episodes`` episodes in one vmapped rollout and write them to
         ``iteration_<iteration>/episode_<j>/`` (``agent_policies`` texts matter only to LLM pistons)."""
         episodes = self._generate(num_episodes, iteration, save_gif, gif_fps, out_dir)
@@ -218,8 +220,15 @@ class EpisodeGenerator:
 
     # ---- writing ---------------------------------------------------------------------------
     def _frames(self, states, length: int) -> np.ndarray:
-        render = jax.jit(jax.vmap(self.env.render))
-        return np.asarray(render(jax.tree_util.tree_map(lambda x: x[: length + 1], states)))
+        """Frames of the first ``length + 1`` states, rendered in fixed chunks so that one compiled
+        renderer serves every episode length."""
+        count = length + 1
+        padded = -(-count // RENDER_CHUNK) * RENDER_CHUNK
+        states = jax.tree_util.tree_map(
+            lambda x: np.concatenate([x[:count], np.repeat(x[count - 1:count], padded - count, 0)]), states)
+        chunks = [self._render_chunk(jax.tree_util.tree_map(lambda x, i=i: x[i:i + RENDER_CHUNK], states))
+                  for i in range(0, padded, RENDER_CHUNK)]
+        return np.concatenate([np.asarray(c) for c in chunks])[:count]
 
     def _write_episode(self, j: int, iteration: int, records, finals, directory: Path, save_gif_file: bool,
                        gif_fps: int) -> dict:
