@@ -7,6 +7,9 @@ actions (what a user of it does; it returns the 457x120x3 image crops), and, as 
 peer, the raw AEC env stepped agent by agent without ever asking for an observation (pure pymunk).
 
     python bench/pistonball_throughput.py [--n-pistons 20] [--batch-sizes 1 256 4096] [--cycles 125]
+
+With several JAX devices (on CPU: ``XLA_FLAGS=--xla_force_host_platform_device_count=2``, one per
+core) it also times the batch split across all of them.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ import jaxmarl_lab as jl
 from jaxmarl_lab.throughput import random_rollout_rate
 
 
-def ours(n_pistons: int, batch_size: int, cycles: int) -> float:
-    return random_rollout_rate(jl.make("pistonball", n_pistons=n_pistons), batch_size, cycles)
+def ours(n_pistons: int, batch_size: int, cycles: int, devices=None) -> float:
+    return random_rollout_rate(jl.make("pistonball", n_pistons=n_pistons), batch_size, cycles, devices=devices)
 
 
 def pettingzoo_parallel(n_pistons: int, seconds: float) -> float:
@@ -69,10 +72,12 @@ def main(argv: list[str] | None = None) -> None:
     physics = pettingzoo_physics_only(args.n_pistons, args.seconds)
     print(f"PettingZoo pistonball_v6 parallel_env (with image observations): {peer:,.1f} cycles/s")
     print(f"PettingZoo AEC env, physics only (no observations):               {physics:,.1f} cycles/s")
-    print(f"{'envs':>6} {'ours cycles/s':>15} {'x parallel_env':>15} {'x physics only':>15}")
+    print(f"{'envs':>6} {'devices':>7} {'ours cycles/s':>15} {'x parallel_env':>15} {'x physics only':>15}")
+    devices = jax.devices()
     for batch in args.batch_sizes:
-        rate = ours(args.n_pistons, batch, args.cycles)
-        print(f"{batch:>6} {rate:>15,.0f} {rate / peer:>15,.1f} {rate / physics:>15,.1f}")
+        for used in ([devices[:1], devices] if len(devices) > 1 and batch % len(devices) == 0 else [devices[:1]]):
+            rate = ours(args.n_pistons, batch, args.cycles, used)
+            print(f"{batch:>6} {len(used):>7} {rate:>15,.0f} {rate / peer:>15,.1f} {rate / physics:>15,.1f}")
 
 
 if __name__ == "__main__":
