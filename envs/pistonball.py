@@ -470,28 +470,30 @@ class RuleAct:
 
     S_i = δ_i·k·(x_i − x_ball) − (h_i − mean neighbour height), with δ_i = 1 when the ball is
     within 60 px of the piston body's x; up if S_i > τ, down if S_i < −τ, else stay (continuous
-    actions: ±0.7 or 0).
+    actions: ±0.7 or 0). ``params`` may be ``{"k": ..., "tau": ...}`` (arrays, e.g. one pair per
+    piston under ``vmap``); otherwise the fields are used.
     """
 
     k: float = 1.0
     tau: float = 4.0
     continuous: bool = False
 
-    def direction(self, obs: jax.Array) -> jax.Array:
+    def direction(self, obs: jax.Array, params=None) -> jax.Array:
+        k, tau = (params["k"], params["tau"]) if isinstance(params, dict) else (self.k, self.tau)
         heights = obs[:3] * 64.0
         relative_x = obs[6] * 100.0
         near = (obs[5] > 0) & (jnp.abs(relative_x) <= 1.5 * PISTON_WIDTH)
-        score = jnp.where(near, self.k * -relative_x, 0.0) - (heights[0] - 0.5 * (heights[1] + heights[2]))
-        return jnp.where(score > self.tau, 1, jnp.where(score < -self.tau, -1, 0))
+        score = jnp.where(near, k * -relative_x, 0.0) - (heights[0] - 0.5 * (heights[1] + heights[2]))
+        return jnp.where(score > tau, 1, jnp.where(score < -tau, -1, 0))
 
     def __call__(self, params, obs, mask, key):
-        u = self.direction(obs)
+        u = self.direction(obs, params)
         if self.continuous:
             return (0.7 * u).astype(jnp.float32)[None]
         return (u + 1).astype(jnp.int32)
 
     def action_probs(self, params, obs, mask):
-        return jax.nn.one_hot(self.direction(obs) + 1, 3)
+        return jax.nn.one_hot(self.direction(obs, params) + 1, 3)
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,16 @@ def load_policy(run_dir, checkpoint: str = "final", seed_index: int = 0, sample:
     return _load_policy(run_dir, checkpoint, seed_index, sample)
 
 
+def llm_policy(env, llm_config, policy_texts=None, **kwargs) -> Policy:
+    """A jittable Policy asking a chat model for each action through one host call per step
+    (see jaxmarl_lab.llm.bridge)."""
+    from jaxmarl_lab.llm import llm_policy as _llm_policy  # the openai client is imported only when needed
+
+    return _llm_policy(env, llm_config, policy_texts, **kwargs)
+
+
 __all__ = [
-    "AutoReset", "Box", "default_cfg", "evaluate_comm", "train_wrapper",
+    "llm_policy", "AutoReset", "Box", "default_cfg", "evaluate_comm", "train_wrapper",
     "CrossplayResult", "DEFAULT_METRIC", "Discrete", "Env", "EpisodeStats", "EvalResult", "evaluate_params",
     "Policy", "ResultsManager", "Run", "VmapEnv", "Wrapper", "baseline", "crossplay", "evaluate", "list_baselines",
     "list_envs", "load_policy", "make",

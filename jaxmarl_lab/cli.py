@@ -1,6 +1,8 @@
-"""``jaxmarl-lab`` command line: ``baselines`` (round-robin of scripted policies), ``render`` (a GIF
-of one game), ``list-envs``, ``evolve`` (Bucket Brigade genomes), ``therapy-table`` (therapists across
-client conditions), ``results`` (list, show, compare, rank and export training runs)."""
+"""``jaxmarl-lab`` command line: ``baselines`` (round-robin of scripted policies), ``crossplay``
+(baselines, trained runs and LLMs against each other), ``render`` (a GIF of one game), ``list-envs``,
+``list-models`` (chat models for LLM policies), ``evolve`` (Bucket Brigade genomes),
+``therapy-table`` (therapists across client conditions), ``results`` (list, show, compare, rank and
+export training runs)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -57,6 +60,57 @@ def cmd_baselines(args) -> int:
     return 0
 
 
+def policy_from_spec(env, spec: str, args) -> tuple[str, object]:
+    """``baseline:NAME`` (or a bare baseline name), ``run:RUN_DIR`` or ``llm:MODEL`` (a predefined
+    model or an LLM-config JSON file) → (display name, Policy)."""
+    kind, _, value = spec.partition(":")
+    if not value:
+        kind, value = "baseline", spec
+    if kind == "baseline":
+        return value, baseline(env, value)
+    if kind == "run":
+        from jaxmarl_lab.training import load_policy
+
+        return f"run:{Path(value).name}", load_policy(value)
+    if kind == "llm":
+        from jaxmarl_lab.llm import llm_policy
+
+        cache = False if args.no_cache else args.cache_dir
+        return f"llm:{Path(value).stem if value.endswith('.json') else value}", llm_policy(
+            env, value, cache_dir=cache, max_concurrency=args.max_concurrency)
+    raise ValueError(f"unknown policy spec {spec!r}: use baseline:NAME, run:RUN_DIR or llm:MODEL")
+
+
+def cmd_crossplay(args) -> int:
+    env = make(args.env, **_parse_env_args(args.env_arg))
+    policies = dict(policy_from_spec(env, spec, args) for spec in args.policies)
+    if len(policies) != len(args.policies):
+        raise ValueError("two --policies entries have the same name")
+    start = time.perf_counter()
+    result = crossplay(env, policies, args.num_games, jax.random.key(args.seed), progress=not args.quiet)
+    print(result.table())
+    usage = {}
+    for name, policy in policies.items():
+        session = getattr(policy.act_fn, "session", None)
+        if session is not None:
+            usage[name] = session.stats()
+            u = usage[name]
+            cost = "unknown" if u["cost_usd"] is None else f"${u['cost_usd']:.4f}"
+            print(f"{name}: {u['decisions']} decisions, {u['requests']} requests ({u['cache_hits']} from cache), "
+                  f"{u['input_tokens']} input + {u['output_tokens']} output tokens, cost {cost}, "
+                  f"{u['parse_failures']} unparseable answers (played as the fallback)")
+    print(f"({time.perf_counter() - start:.1f}s including compilation)", file=sys.stderr)
+    if args.json:
+        data = result.to_dict()
+        data["llm_usage"] = usage
+        Path(args.json).write_text(json.dumps(data, indent=2))
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.csv:
+        result.save_csv(args.csv)
+        print(f"wrote {args.csv}", file=sys.stderr)
+    return 0
+
+
 def cmd_render(args) -> int:
     env = make(args.env, **_parse_env_args(args.env_arg))
     names = args.policies or ["random"]
@@ -69,6 +123,13 @@ def cmd_render(args) -> int:
     returns = " ".join(f"{a}={r:.3f}" for a, r in zip(env.agents, result.returns[0], strict=True))
     print(f"wrote {args.out}: {len(frames)} frames, {int(result.lengths[0])} steps, {outcome or 'no outcome'}; "
           f"returns {returns}")
+    return 0
+
+
+def cmd_list_models(args) -> int:
+    from jaxmarl_lab.llm.config import format_model_table
+
+    print(format_model_table())
     return 0
 
 
@@ -334,6 +395,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_baselines)
 
+    p = sub.add_parser("crossplay", help="every ordered pair of baselines, trained runs and LLMs (two-player envs)")
+    p.add_argument("--env", default="bargain", help=f"one of: {', '.join(list_envs())}")
+    p.add_argument("--policies", nargs="+", required=True,
+                   help="entries baseline:NAME, run:RUN_DIR or llm:MODEL (a predefined model or a JSON config)")
+    p.add_argument("--num-games", type=int, default=1000, help="games per ordered matchup")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="static env option, e.g. --env-arg num_rounds=2 (repeatable)")
+    p.add_argument("--cache-dir", default=None, help="LLM response cache (default ~/.cache/jaxmarl_lab/llm)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the LLM response cache")
+    p.add_argument("--max-concurrency", type=int, default=8, help="LLM requests in flight at once")
+    p.add_argument("--json", default=None, help="write the result (and LLM usage) as JSON")
+    p.add_argument("--csv", default=None, help="write one row per matchup as CSV")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_crossplay)
+
     p = sub.add_parser("render", help="play one game with baseline policies and save it as a GIF")
     p.add_argument("--env", default="bargain", help=f"one of: {', '.join(list_envs())}")
     p.add_argument("--policies", nargs="+", default=None, help="baseline for every seat, or one per seat")
@@ -375,6 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list-envs", help="registered environments")
     p.set_defaults(func=cmd_list_envs)
+
+    p = sub.add_parser("list-models", help="predefined chat models for LLM policies (name, endpoint, key, prices)")
+    p.set_defaults(func=cmd_list_models)
 
     _add_results_parser(sub)
     return parser

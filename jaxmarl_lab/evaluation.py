@@ -39,7 +39,7 @@ def _play_episode(env, joint_act, key, env_params, record: bool = False):
     def body(carry, step_key):
         obs, state, done, returns, length = carry
         key_act, key_step = jax.random.split(step_key)
-        mask = env.action_mask(state, env_params)
+        mask = env.action_mask(state, env_params) & ~done   # a finished game has no legal move
         action = joint_act(obs, mask, key_act)
         next_obs, next_state, reward, step_done, _ = env.step(key_step, state, action, env_params)
         alive = ~done
@@ -62,11 +62,25 @@ def _play_episode(env, joint_act, key, env_params, record: bool = False):
 
 
 def _seat_actions(env, policies: Sequence[Policy], obs, mask, key):
+    """Every seat's action. Seats played by one host-call policy (an LLM) are vmapped together so
+    that a step makes one host call for all of them."""
     dtype = env.action_space().dtype
     keys = jax.random.split(key, len(policies))
-    return jnp.stack([
-        jnp.asarray(p.act(p.params, obs[i], mask[i], keys[i]), dtype) for i, p in enumerate(policies)
-    ])
+    actions: list = [None] * len(policies)
+    groups: dict = {}
+    for i, p in enumerate(policies):
+        if getattr(p.act_fn, "batch_over_seats", False):
+            groups.setdefault(id(p.act_fn), []).append(i)
+        else:
+            actions[i] = jnp.asarray(p.act(p.params, obs[i], mask[i], keys[i]), dtype)
+    for seats in groups.values():
+        index = jnp.asarray(seats)
+        act_fn = policies[seats[0]].act_fn
+        params = jnp.stack([jnp.asarray(policies[i].params) for i in seats])
+        batch = jax.vmap(act_fn)(params, obs[index], mask[index], keys[index])
+        for j, i in enumerate(seats):
+            actions[i] = jnp.asarray(batch[j], dtype)
+    return jnp.stack(actions)
 
 
 @partial(jax.jit, static_argnames=("env", "num_episodes"))
@@ -94,17 +108,29 @@ def record_episode(env, policies, key: jax.Array, params=None) -> tuple[np.ndarr
     return frames[: int(length) + 1], result
 
 
+def _host_call(policy: Policy) -> bool:
+    """A policy that calls out to the host (an LLM): it must see only the rows it really plays."""
+    return bool(getattr(policy.act_fn, "batch_over_seats", False))
+
+
 @partial(jax.jit, static_argnames=("env", "num_games"))
 def _crossplay_chunk(env, policies: tuple, num_games: int, key, env_params):
     n = len(policies)
     dtype = env.action_space().dtype
-    branches = [
-        (lambda o, m, k, p=p: jnp.asarray(p.act(p.params, o, m, k), dtype)) for p in policies
-    ]
+
+    def branches(seat: int, pair):
+        # a batched switch runs every branch; host-call policies get an empty mask where they do not
+        # play this seat, so they send no request for those games
+        out = []
+        for b, policy in enumerate(policies):
+            p = _for_seat(policy, seat)
+            plays = (pair[seat] == b) if _host_call(p) else True
+            out.append(lambda o, m, k, p=p, plays=plays: jnp.asarray(p.act(p.params, o, m & plays, k), dtype))
+        return out
 
     def joint_act(pair, obs, mask, key):
         keys = jax.random.split(key, 2)
-        return jnp.stack([jax.lax.switch(pair[s], branches, obs[s], mask[s], keys[s]) for s in range(2)])
+        return jnp.stack([jax.lax.switch(pair[s], branches(s, pair), obs[s], mask[s], keys[s]) for s in range(2)])
 
     rows, cols = jnp.meshgrid(jnp.arange(n), jnp.arange(n), indexing="ij")
     pairs = jnp.stack([rows.ravel(), cols.ravel()], axis=-1)  # [n*n, 2]
@@ -192,16 +218,22 @@ class EvalResult:
         return out
 
 
+def _for_seat(policy: Policy, seat: int) -> Policy:
+    """A policy bound to its seat when it needs to know it (LLM policies: ``act_fn.for_seat``)."""
+    bind = getattr(policy.act_fn, "for_seat", None)
+    return policy if bind is None else bind(policy, seat)
+
+
 def _as_seat_policies(env, policies) -> tuple[Policy, ...]:
     if isinstance(policies, Policy):
-        return (policies,) * env.num_agents
+        policies = (policies,) * env.num_agents
     policies = tuple(policies)
     if len(policies) != env.num_agents or not all(isinstance(p, Policy) for p in policies):
         raise ValueError(
             f"policies must be one Policy for every seat or a sequence of {env.num_agents} Policies "
             f"(one per seat of {env.name!r}), got {len(policies)} item(s)"
         )
-    return policies
+    return tuple(_for_seat(p, i) for i, p in enumerate(policies))
 
 
 def evaluate(env, policies, num_episodes: int, key: jax.Array, params=None, *,

@@ -17,9 +17,13 @@ Each transition holds ``timestep``, ``global_state`` (``text``, ``ball_position`
 ``local_observation`` text, ``observation_to_gpt`` and ``gpt_query_response``, empty unless an LLM
 acts), ``instant_reward``, ``cumulative_reward`` and ``done``.
 
-Agent types: ``"rule"`` (spec B4; the original's default k = 0.1, τ = 4; policy texts are ignored,
-as in the original), ``"policy"`` (any :class:`jaxmarl_lab.Policy` — a trained checkpoint via
-``load_policy`` — shared by all pistons) and ``"llm"`` (needs the LLM bridge, a later issue).
+Agent types: ``"rule"`` (spec B4; the original's default k = 0.1, τ = 4), ``"policy"`` (any
+:class:`jaxmarl_lab.Policy` — a trained checkpoint via ``load_policy`` — shared by all pistons) and
+``"llm"`` (each piston asks a chat model through :func:`jaxmarl_lab.llm_policy`; one host call per
+cycle for all episodes and pistons; the prompt and answer of every decision go to episode.json).
+Unlike the original, rule pistons read their policy text: a text containing ``k = <number>``
+and/or ``tau = <number>`` sets that piston's rule parameters, so textual gradients can change a
+rule team's behaviour.
 Not reproduced: the original's per-``save_interval`` checkpoint files, which exist to survive a
 crash in the middle of a slow sequential LLM episode; here a batch takes seconds.
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -109,9 +114,20 @@ def local_observation_text(i: int, ball_xy, ball_v, piston_x, piston_y) -> str:
 
 # ---- the batched rollout ---------------------------------------------------------------------
 
-@partial(jax.jit, static_argnames=("env", "num_episodes"))
-def _rollout(env, policy: Policy, num_episodes: int, key, params):
-    """[E, T] states (before acting), actions, rewards, done flags and the final states."""
+RULE_PARAMETER = r"(?<![A-Za-z_]){name}\s*[=:]\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+
+
+def rule_parameters(text: str, k: float, tau: float) -> tuple[float, float]:
+    """``(k, tau)`` from a policy text's ``k = ...`` / ``tau = ...`` (or ``τ``), else the defaults."""
+    found_k = re.search(RULE_PARAMETER.format(name="k"), text or "")
+    found_tau = re.search(RULE_PARAMETER.format(name="(?:tau|τ)"), text or "")
+    return (float(found_k.group(1)) if found_k else k), (float(found_tau.group(1)) if found_tau else tau)
+
+
+@partial(jax.jit, static_argnames=("env", "num_episodes", "per_seat"))
+def _rollout(env, policy: Policy, seat_params, num_episodes: int, key, params, per_seat: bool):
+    """[E, T] states (before acting), actions, rewards, done flags and the final states. With
+    ``per_seat`` the policy params have a leading piston axis (rule parameters, LLM seats)."""
 
     def episode(key):
         key_reset, key_steps = jax.random.split(key)
@@ -120,9 +136,9 @@ def _rollout(env, policy: Policy, num_episodes: int, key, params):
         def body(carry, step_key):
             obs, state, done = carry
             key_act, key_step = jax.random.split(step_key)
-            mask = env.action_mask(state, params)
+            mask = env.action_mask(state, params) & ~done         # a finished episode asks nobody
             keys = jax.random.split(key_act, env.num_agents)
-            action = jax.vmap(policy.act, (None, 0, 0, 0))(policy.params, obs, mask, keys)
+            action = jax.vmap(policy.act, (0 if per_seat else None, 0, 0, 0))(seat_params, obs, mask, keys)
             action = action.astype(env.action_space().dtype)
             next_obs, next_state, reward, step_done, _ = env.step(key_step, state, action, params)
             record = (state, action, reward[0], step_done, ~done)
@@ -143,7 +159,8 @@ class EpisodeGenerator:
                  agent_type: str = "rule", experiments_dir: str | Path = "./experiments",
                  exp_name: str = "pistonball_exp", random_drop: bool = True, pistons_start_low: bool = False,
                  rule_k: float = 0.1, rule_tau: float = 4.0, policy: Policy | None = None, seed: int = 0,
-                 llm_config: Any = None, continuous: bool = False):
+                 llm_config: Any = None, continuous: bool = False, gpt_model: str = "gpt-4o-mini",
+                 llm_cache_dir: str | Path | None | bool = None, max_concurrency: int = 8):
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}"
                              + (" (the 'fine' mode of the original's README was never implemented)"
@@ -152,9 +169,6 @@ class EpisodeGenerator:
             raise ValueError(f"agent_type must be one of {AGENT_TYPES}, got {agent_type!r}")
         if agent_type == "policy" and policy is None:
             raise ValueError("agent_type='policy' needs policy=<jaxmarl_lab.Policy> (e.g. load_policy(run_dir))")
-        if agent_type == "llm":
-            raise NotImplementedError("agent_type='llm' needs the LLM bridge (jaxmarl_lab.llm), which is not "
-                                      "built yet; use 'rule' or 'policy'")
         self.continuous = bool(continuous) or action_mode == "continuous"
         self.action_mode = "continuous" if self.continuous else "discrete"
         self.env = make("pistonball", n_pistons=num_pistons, max_cycles=max_cycles, continuous=self.continuous,
@@ -163,10 +177,18 @@ class EpisodeGenerator:
         self.agent_type = agent_type
         self.exp_dir = Path(experiments_dir) / exp_name
         self.rule_k, self.rule_tau = float(rule_k), float(rule_tau)
-        self.llm_config = llm_config
+        self.llm_config = llm_config if llm_config is not None else gpt_model
         from jaxmarl_lab.policies import baseline
 
-        self.policy = policy if agent_type == "policy" else baseline(self.env, "rule", k=rule_k, tau=rule_tau)
+        self.session = None
+        if agent_type == "llm":
+            from jaxmarl_lab.llm import llm_policy, llm_session
+
+            self.policy = llm_policy(self.env, self.llm_config, cache_dir=llm_cache_dir,
+                                     max_concurrency=max_concurrency, keep_transcript=True)
+            self.session = llm_session(self.policy)
+        else:
+            self.policy = policy if agent_type == "policy" else baseline(self.env, "rule", k=rule_k, tau=rule_tau)
         self._key = jax.random.key(seed)
         self._batches = 0
         self._render_chunk = jax.jit(jax.vmap(self.env.render))  # compiled once per generator
@@ -177,19 +199,53 @@ class EpisodeGenerator:
                           **_ignored) -> list[dict]:  # the original's num_workers/parallel/... do not apply
         """Play ``num_episodes`` episodes in one vmapped rollout and write them to
         ``iteration_<iteration>/episode_<j>/`` (``agent_policies`` texts matter only to LLM pistons)."""
-        episodes = self._generate(num_episodes, iteration, save_gif, gif_fps, out_dir)
+        episodes = self._generate(num_episodes, iteration, save_gif, gif_fps, out_dir, agent_policies)
         return [{k: v for k, v in e.items() if k != "_states"} for e in episodes]
 
-    def _generate(self, num_episodes, iteration, save_gif, gif_fps, out_dir) -> list[dict]:
+    def policy_texts(self, agent_policies: dict | None) -> list[str]:
+        """One text per piston from ``{"piston_i": "text" | {"policy": "text"}}`` ("" when missing)."""
+        texts = []
+        for name in self.env.agents:
+            entry = (agent_policies or {}).get(name, "")
+            texts.append(entry.get("policy", "") if isinstance(entry, dict) else str(entry or ""))
+        return texts
+
+    def _seat_params(self, texts: list[str]):
+        if self.agent_type == "rule":
+            pairs = np.array([rule_parameters(t, self.rule_k, self.rule_tau) for t in texts], np.float32)
+            return {"k": jnp.asarray(pairs[:, 0]), "tau": jnp.asarray(pairs[:, 1])}, True
+        if self.agent_type == "llm":
+            self.session.policy_texts = dict(enumerate(texts))
+            return jnp.arange(self.num_pistons, dtype=jnp.int32), True
+        return self.policy.params, False
+
+    def _generate(self, num_episodes, iteration, save_gif, gif_fps, out_dir, agent_policies=None) -> list[dict]:
         if num_episodes < 1:
             raise ValueError("num_episodes must be at least 1")
         self._batches += 1
         key = jax.random.fold_in(self._key, self._batches)
-        records, finals = jax.device_get(_rollout(self.env, self.policy, int(num_episodes), key,
-                                                  self.env.default_params))
+        seat_params, per_seat = self._seat_params(self.policy_texts(agent_policies))
+        first_call = 0
+        if self.session is not None:
+            self.session.transcript.clear()
+            first_call = self.session.host_calls
+        records, finals = jax.device_get(_rollout(self.env, self.policy, seat_params, int(num_episodes), key,
+                                                  self.env.default_params, per_seat))
+        queries = self._queries_by_episode(first_call)
         base = Path(out_dir) if out_dir is not None else self.exp_dir / f"iteration_{iteration}"
-        return [self._write_episode(j, iteration, records, finals, base / f"episode_{j}", save_gif, gif_fps)
+        return [self._write_episode(j, iteration, records, finals, base / f"episode_{j}", save_gif, gif_fps,
+                                    queries.get(j, {}))
                 for j in range(num_episodes)]
+
+    def _queries_by_episode(self, first_call: int) -> dict:
+        """{episode: {(timestep, piston): transcript entry}} of the LLM decisions of the last rollout."""
+        out: dict = {}
+        if self.session is None:
+            return out
+        for entry in self.session.transcript:
+            episode, piston = entry["row"][0], entry["row"][-1]
+            out.setdefault(episode, {})[(entry["call"] - first_call, piston)] = entry
+        return out
 
     def evaluate_policy(self, agent_policies: dict | None = None, num_episodes: int = 1,
                         save_dir: str | Path | None = None, gif_fps: int = 30, save_gif: bool = True) -> dict:
@@ -231,7 +287,7 @@ class EpisodeGenerator:
         return np.concatenate([np.asarray(c) for c in chunks])[:count]
 
     def _write_episode(self, j: int, iteration: int, records, finals, directory: Path, save_gif_file: bool,
-                       gif_fps: int) -> dict:
+                       gif_fps: int, queries: dict | None = None) -> dict:
         states, actions, rewards, dones, alive = jax.tree_util.tree_map(lambda x: x[j], records)
         final = jax.tree_util.tree_map(lambda x: x[j], finals)
         length = int(alive.sum())
@@ -247,11 +303,12 @@ class EpisodeGenerator:
             agents = {}
             for i, name in enumerate(names):
                 act = actions[t][i]
+                query = (queries or {}).get((t, i), {})
                 agents[name] = {
                     "action": act.tolist() if self.continuous else int(act),
                     "action_name": action_name(act, self.continuous),
                     "local_observation": local_observation_text(i, ball_xy, ball_v, piston_x, piston_y),
-                    "observation_to_gpt": "", "gpt_query_response": ""}
+                    "observation_to_gpt": query.get("prompt", ""), "gpt_query_response": query.get("response", "")}
             transitions.append({
                 "timestep": t,
                 "global_state": {"text": text, "ball_position": [float(ball_xy[0]), float(ball_xy[1])],
@@ -279,7 +336,9 @@ class EpisodeGenerator:
                    "num_pistons": self.num_pistons, "max_cycles": self.max_cycles, "agent_type": self.agent_type,
                    "action_mode": self.action_mode, "success": success, "transitions": transitions,
                    "gif_path": gif_path,
-                   "token_stats": {"total_gpt_queries": 0, "estimated_tokens_simulation": {"input": 0, "output": 0}}}
+                   "token_stats": {"total_gpt_queries": len(queries or {}), "estimated_tokens_simulation": {
+                       "input": sum(q["input_tokens"] for q in (queries or {}).values()),
+                       "output": sum(q["output_tokens"] for q in (queries or {}).values())}}}
         (directory / "episode.json").write_text(json.dumps(episode, indent=1))
         with open(directory / "trajectory.pkl", "wb") as fh:
             pickle.dump({"trajectory": trajectory, "transitions": transitions, "total_reward": cumulative,

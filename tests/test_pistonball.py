@@ -293,7 +293,7 @@ def test_jit_vmap_and_determinism():
     assert np.all(np.asarray(a[2]) == np.asarray(a[2])[:, :1])  # one shared reward
 
 
-def test_episode_generator_writes_langmarl_outputs(tmp_path):
+def test_episode_generator_writes_langmarl_outputs(tmp_path, monkeypatch):
     """Episodes from one vmapped rollout, written as episode_<j>/{gif, log, json, pkl}; evaluation
     summary; a single rendered episode; a trained-policy agent type; clear errors."""
     import json
@@ -344,8 +344,12 @@ def test_episode_generator_writes_langmarl_outputs(tmp_path):
         EpisodeGenerator(action_mode="fine")
     with pytest.raises(ValueError, match="policy="):
         EpisodeGenerator(agent_type="policy")
-    with pytest.raises(NotImplementedError, match="LLM"):
-        EpisodeGenerator(agent_type="llm")
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="GOOGLE_API_KEY"):                 # LLM pistons need their key
+        EpisodeGenerator(agent_type="llm", llm_config="gemini-flash", llm_cache_dir=False)
+    rule_team = EpisodeGenerator(num_pistons=6, max_cycles=40, experiments_dir=tmp_path, exp_name="texts", seed=3)
+    k = rule_team._seat_params(["k = 2.5, tau = 1", "nothing here"] + [""] * 4)[0]["k"]
+    np.testing.assert_allclose(np.asarray(k)[:2], [2.5, 0.1], rtol=1e-6)
 
 
 @pytest.mark.parametrize("algorithm", ["ippo", "mappo"])
