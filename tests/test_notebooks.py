@@ -24,3 +24,19 @@ def test_mpe_communication_notebook(tmp_path, monkeypatch):
     images = [o for cell in notebook.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 4  # training curves, comm plot, reference bars, episode frame
     assert list((tmp_path / "results" / "ippo").glob("*/episode.gif"))
+
+
+def test_llm_bargaining_notebook(tmp_path, monkeypatch):
+    """Against the loopback server (no key in the environment), with the cache in a temp dir."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("JAXMARL_LAB_LLM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("LLM_NOTEBOOK_GAMES", "16")
+    notebook = nbformat.read(ROOT / "notebooks" / "llm_bargaining.ipynb", as_version=4)
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    outputs = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                      for o in cell.get("outputs", []))
+    assert "you would receive 3 of item A, 2 of item B, 0 of item C" in outputs
+    assert "new requests on the rerun: 0; identical payoffs: True" in outputs, outputs[-2000:]
+    assert any("image/png" in o.get("data", {}) for cell in notebook.cells for o in cell.get("outputs", []))

@@ -12,7 +12,7 @@ from algos.textgrad_pistonball import (
     main,
     parse_credit_sections,
 )
-from jaxmarl_lab.llm import LLMClient, LoopbackServer
+from jaxmarl_lab.llm import LLMClient, LLMError, LoopbackServer
 from jaxmarl_lab.llm.testing import rule_like_pistonball_model
 from jaxmarl_lab.textgrad import BACKWARD_SYSTEM, OPTIMIZER_SYSTEM, SUMMARY_SYSTEM, TGD, TextLoss, Variable
 
@@ -146,3 +146,53 @@ def test_llm_pistons_and_the_cli(tmp_path, monkeypatch, capsys):
     assert main(["--agent_type", "llm", "--model", "deepseek-chat", "--experiments_dir", str(tmp_path / "x"),
                  "--policy_path", str(tmp_path / "p.json")]) == 2
     assert "DEEPSEEK_API_KEY" in capsys.readouterr().err
+
+
+def test_resume_reuses_episodes_and_a_failing_endpoint_marks_the_run_failed(tmp_path):
+    policy_path = tmp_path / "policy.json"
+    config = dict(exp_name="resume", paradigm="central_global", policy_path=str(policy_path),
+                  experiments_dir=str(tmp_path / "exp"), num_iterations=1, trajectories_per_iteration=2,
+                  num_pistons=6, max_cycles=30, agent_type="rule", cache_dir=False, save_gif=False)
+    run = tmp_path / "exp" / "resume"
+    with LoopbackServer(scripted_model) as server:
+        first = MonteCarloTrainer(TrainingConfig(**config, llm_config=server.config().to_dict())).train_full()
+        saved = {p: p.stat().st_mtime_ns for p in run.glob("iteration_0/episode_*/episode.json")}
+        again = MonteCarloTrainer(TrainingConfig(**config, llm_config=server.config().to_dict())).train_full()
+    assert len(saved) == 2 and {p: p.stat().st_mtime_ns for p in saved} == saved        # not regenerated
+    assert again[0]["rewards"] == first[0]["rewards"]
+
+    def broken(messages):
+        if messages[0]["role"] == "system" and messages[0]["content"].startswith(OPTIMIZER_SYSTEM[:60]):
+            raise RuntimeError("the optimiser is down")
+        return scripted_model(messages)
+
+    with LoopbackServer(broken) as server:
+        trainer = MonteCarloTrainer(TrainingConfig(**{**config, "exp_name": "broken"},
+                                                   llm_config=server.config().to_dict()))
+        trainer.engine.max_retries = 1
+        trainer.engine.backoff_s = 0.01
+        with pytest.raises(LLMError, match="did not answer after 2 attempts"):
+            trainer.train_full()
+    status = json.loads((tmp_path / "exp" / "broken" / "status.json").read_text())
+    assert status["status"] == "failed" and "optimiser is down" in status["error"]
+    assert len(list((tmp_path / "exp" / "broken").glob("iteration_0/episode_*/episode.json"))) == 2
+
+
+def test_crossplay_cli_with_an_llm_entry(tmp_path, capsys):
+    from jaxmarl_lab.cli import main as cli
+    from jaxmarl_lab.llm.testing import simple_bargainer_model
+
+    with LoopbackServer(simple_bargainer_model()) as server:
+        config = tmp_path / "loop.json"
+        config.write_text(json.dumps({**server.config().to_dict(), "input_price_per_million": 1.0,
+                                      "output_price_per_million": 2.0}))
+        code = cli(["crossplay", "--env", "bargain", "--policies", f"llm:{config}", "baseline:greedy", "random",
+                    "--num-games", "16", "--no-cache", "--quiet", "--json", str(tmp_path / "cp.json")])
+        requests = len(server.requests)
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "llm:loop" in out and "cost $" in out and "0 unparseable" in out
+    data = json.loads((tmp_path / "cp.json").read_text())
+    usage = data["llm_usage"]["llm:loop"]
+    assert usage["requests"] == requests == usage["decisions"] > 0 and usage["cost_usd"] > 0
+    assert data["policy_names"] == ["llm:loop", "greedy", "random"]
