@@ -458,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log_level")
     p.add_argument("--seed", type=int)
     p.add_argument("--no_gif", action="store_true", help="do not write episode GIFs")
+    p.add_argument("--cache_dir", help="LLM response cache (default ~/.cache/jaxmarl_lab/llm)")
+    p.add_argument("--no_cache", action="store_true", help="do not read or write the LLM response cache")
     return p
 
 
@@ -472,9 +474,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         base = dataclasses.asdict(TrainingConfig.from_json(args.config)) if args.config else {**CLI_DEFAULTS}
-        flags = {k: v for k, v in vars(args).items() if v is not None and k not in ("config", "list_models", "no_gif")}
+        flags = {k: v for k, v in vars(args).items()
+                 if v is not None and k not in ("config", "list_models", "no_gif", "no_cache")}
         if args.no_gif:
             flags["save_gif"] = False
+        if args.no_cache:
+            flags["cache_dir"] = False
         base.update(flags)
         if isinstance(base.get("frame_size"), list):
             base["frame_size"] = tuple(base["frame_size"])

@@ -141,6 +141,10 @@ def test_pistonball_prompt_and_parser():
     assert prompts.parse("Thinking... Action: 2", None, mask) == (2, True)
     assert prompts.parse("I will retract.", None, mask) == (0, True)
     assert prompts.parse("¯\\_(ツ)_/¯", None, mask) == (1, False)
+    continuous = prompts_for(jl.make("pistonball", n_pistons=4, continuous=True))
+    assert continuous.parse("Action: 0.35", None, mask) == (0.35, True)
+    assert continuous.parse("I say 5", None, mask) == (1.0, True) and continuous.parse("no", None, mask) == (0.0, False)
+    assert "number in [-1, 1]" in continuous.render(np.asarray(obs[0]), mask, 0)[0]["content"]
 
 
 # ---- the bridge -----------------------------------------------------------------------------------
@@ -171,10 +175,10 @@ def test_llm_bargaining_one_host_call_per_step_legal_games_and_cached_rerun(tmp_
 def test_llm_pistonball_team_that_answers_like_the_rule_reproduces_the_rule():
     env = jl.make("pistonball", n_pistons=20)
     key = jax.random.key(5)
-    rule = jl.evaluate(env, jl.baseline(env, "rule", k=1.0, tau=4.0), 2, key)
+    rule = jl.evaluate(env, jl.baseline(env, "rule", k=1.0, tau=4.0), 1, key)
     with LoopbackServer(rule_like_pistonball_model(k=1.0, tau=4.0)) as server:
         policy = llm_policy(env, server.config(), cache_dir=False, max_concurrency=16)
-        llm = jl.evaluate(env, policy, 2, key)
+        llm = jl.evaluate(env, policy, 1, key)
         session = llm_session(policy)
     np.testing.assert_array_equal(llm.returns, rule.returns)
     np.testing.assert_array_equal(llm.lengths, rule.lengths)

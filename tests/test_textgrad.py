@@ -135,7 +135,7 @@ def test_llm_pistons_and_the_cli(tmp_path, monkeypatch, capsys):
         code = main(["--paradigm", "central_global", "--num_iterations", "1", "--trajectories_per_iteration", "1",
                      "--num_pistons", "4", "--max_cycles", "20", "--agent_type", "llm", "--llm_config", str(llm),
                      "--experiments_dir", str(tmp_path / "exp"), "--exp_name", "cli",
-                     "--policy_path", str(tmp_path / "policy.json"), "--no_gif"])
+                     "--policy_path", str(tmp_path / "policy.json"), "--no_gif", "--no_cache"])
         assert code == 0
     episode = json.loads((tmp_path / "exp" / "cli" / "iteration_0" / "episode_0" / "episode.json").read_text())
     first = episode["transitions"][0]["agents"]["piston_2"]
