@@ -184,3 +184,11 @@ def test_llm_pistonball_team_that_answers_like_the_rule_reproduces_the_rule():
     np.testing.assert_array_equal(llm.lengths, rule.lengths)
     assert session.parse_failures == 0 and session.host_calls == env.max_steps
     assert session.decisions == 20 * int(rule.lengths.sum())                # finished games ask nothing
+
+
+def test_list_models_cli(capsys):
+    from jaxmarl_lab.cli import main
+
+    assert main(["list-models"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in SEED_MODELS) and "GOOGLE_API_KEY" in out and "api.deepseek.com" in out

@@ -196,3 +196,18 @@ def test_crossplay_cli_with_an_llm_entry(tmp_path, capsys):
     usage = data["llm_usage"]["llm:loop"]
     assert usage["requests"] == requests == usage["decisions"] > 0 and usage["cost_usd"] > 0
     assert data["policy_names"] == ["llm:loop", "greedy", "random"]
+
+
+def test_training_config_json_round_trip_never_writes_keys(tmp_path):
+    config = TrainingConfig(exp_name="x", paradigm="independent", num_pistons=6,
+                            llm_config={"model_string": "m", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-1"})
+    config.to_json(tmp_path / "c.json")
+    assert "sk-1" not in (tmp_path / "c.json").read_text()
+    loaded = TrainingConfig.from_json(tmp_path / "c.json")
+    assert loaded.paradigm == "independent" and loaded.num_pistons == 6 and loaded.frame_size == (64, 64)
+    assert loaded.resolve_llm().base_url == "http://127.0.0.1:9/v1"
+    (tmp_path / "bad.json").write_text(json.dumps({"paradigm": "central_global", "num_piston": 3}))
+    with pytest.raises(ValueError, match="num_piston"):
+        TrainingConfig.from_json(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="paradigm"):
+        TrainingConfig(paradigm="telepathy")
