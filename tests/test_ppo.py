@@ -248,7 +248,10 @@ def test_ctrl_c_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path):
     cmd = [sys.executable, str(ROOT / "algos/ppo_bargain.py"), "--config", str(ROOT / "configs/ppo.yaml"),
            "--num-envs", "32", "--rollout", "16", "--total-timesteps", "100000000", "--updates-per-chunk", "2",
            "--eval-interval", "0", "--checkpoint-interval", "0", "--results-dir", str(results), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    # pytest-xdist workers ignore SIGINT and a child inherits that; give the run Python's default handling
+    restore_ctrl_c = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            preexec_fn=restore_ctrl_c)
     deadline = time.time() + 240
     while time.time() < deadline and not list(results.glob("ppo_bargain/*/metrics.csv")):
         time.sleep(0.5)
