@@ -46,6 +46,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from jaxmarl_lab.llm import LLMClient, LLMConfig, format_model_table, get_llm_config
 from jaxmarl_lab.llm.config import PREDEFINED_MODELS
 from jaxmarl_lab.pistonball_episodes import EpisodeGenerator
@@ -118,7 +120,9 @@ class TrainingConfig:
 
     @classmethod
     def from_json(cls, path: str | Path) -> TrainingConfig:
-        data = json.loads(Path(path).read_text())
+        """A config from JSON (the original's format) or YAML (``configs/textgrad_pistonball.yaml``)."""
+        text = Path(path).read_text()
+        data = yaml.safe_load(text) if str(path).endswith((".yaml", ".yml")) else json.loads(text)
         unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ValueError(f"unknown TrainingConfig key(s) {unknown} in {path}")
@@ -436,7 +440,8 @@ class MonteCarloTrainer:
 # ---- CLI ------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--config", help="a TrainingConfig JSON file (flags given explicitly override it)")
+    p.add_argument("--config", help="a TrainingConfig JSON or YAML file, e.g. configs/textgrad_pistonball.yaml "
+                   "(flags given explicitly override it)")
     p.add_argument("--list_models", action="store_true", help="print the predefined models and exit")
     p.add_argument("--exp_name")
     p.add_argument("--paradigm", choices=PARADIGMS)

@@ -211,3 +211,10 @@ def test_training_config_json_round_trip_never_writes_keys(tmp_path):
         TrainingConfig.from_json(tmp_path / "bad.json")
     with pytest.raises(ValueError, match="paradigm"):
         TrainingConfig(paradigm="telepathy")
+
+
+def test_yaml_config_in_configs_loads():
+    from pathlib import Path
+
+    config = TrainingConfig.from_json(Path(__file__).resolve().parents[1] / "configs" / "textgrad_pistonball.yaml")
+    assert config.paradigm == "central_credit" and config.num_pistons == 20 and config.agent_type == "llm"
