@@ -120,6 +120,7 @@ class Bargain(Env):
         self.num_agents = 2
         self.agents = ("player_0", "player_1")
         self.max_steps = 2 * self.num_rounds
+        self.max_decisions_per_player, self.max_consecutive_moves = self.num_rounds, 1  # strict alternation
         self.obs_dim = 2 * self.num_items + 4 + self.num_offers + 2
         self.seat_slot = 2 * self.num_items + 3  # observation slot holding the observer's seat (policies read it)
         # offer index -> units to P2; the last item type varies fastest (a = 10 n0 + 2 n1 + n2 for 7,4,1)
@@ -147,6 +148,13 @@ class Bargain(Env):
         values = (lo + bits[:, :-1] % jnp.uint32(hi - lo + 1)).astype(jnp.int32)
         max_value = (values * jnp.asarray(self.quantities, jnp.int32)).sum(axis=1)
         outside = (1 + bits[:, -1] % max_value.astype(jnp.uint32)).astype(jnp.int32)
+        return self.deal(values, outside)
+
+    def deal(self, values, outside) -> tuple[jax.Array, BargainState]:
+        """The initial state for explicit per-unit values i32[2, k] and outside offers i32[2]."""
+        values = jnp.asarray(values, jnp.int32)
+        outside = jnp.asarray(outside, jnp.int32)
+        max_value = (values * jnp.asarray(self.quantities, jnp.int32)).sum(axis=1)
         zero = jnp.zeros((), jnp.int32)
         state = BargainState(
             values=values, max_value=max_value.astype(jnp.float32), outside=outside,
@@ -155,6 +163,35 @@ class Bargain(Env):
             rewards=jnp.zeros((2,), jnp.float32),
         )
         return self._observations(state), state
+
+    def _player_deals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One player's chance outcomes: values [n, k], outside offers [n], probabilities [n]."""
+        lo, hi = self.value_range
+        values = np.array(list(itertools.product(range(lo, hi + 1), repeat=self.num_items)), np.int32)
+        totals = values @ np.asarray(self.quantities, np.int32)
+        rows = np.repeat(np.arange(len(values)), totals)
+        outside = np.concatenate([np.arange(1, m + 1) for m in totals]).astype(np.int32)
+        probs = 1.0 / len(values) / totals[rows]
+        return values[rows], outside, probs
+
+    def num_deals(self) -> int:
+        """How many (values, outside offer) outcomes chance has for both players together."""
+        lo, hi = self.value_range
+        per_value = (hi - lo + 1) ** self.num_items
+        mean_total = sum(self.quantities) * (lo + hi) / 2  # E[M_p]: the outside offer has M_p outcomes
+        return int(round(per_value * mean_total)) ** 2
+
+    def enumerate_deals(self, params=None) -> tuple[jax.Array, BargainState, np.ndarray]:
+        """Every deal with its probability, for exact evaluation of small variants
+        (``jaxmarl_lab.game_theory``): (obs [C, 2, obs], states stacked [C], probs [C])."""
+        if self.num_deals() > 1_000_000:
+            raise ValueError(f"bargain with quantities {self.quantities} and values {self.value_range} has "
+                             f"{self.num_deals():,} deals: too many to enumerate (use bargain_tiny)")
+        values, outside, probs = self._player_deals()
+        first, second = (a.ravel() for a in np.meshgrid(np.arange(len(probs)), np.arange(len(probs)), indexing="ij"))
+        obs, states = jax.vmap(self.deal)(jnp.asarray(np.stack([values[first], values[second]], axis=1)),
+                                          jnp.asarray(np.stack([outside[first], outside[second]], axis=1)))
+        return obs, states, probs[first] * probs[second]
 
     def legal_actions(self, state: BargainState) -> jax.Array:
         """bool[num_actions] of the player to move, by the rules alone (ignores ``done``)."""

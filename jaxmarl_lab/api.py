@@ -139,10 +139,13 @@ class TrainConfig:
     def to_config(self):
         """The algorithm's frozen Config (iteration counts converted to env steps)."""
         values = dict(self._values)
-        steps_per_iter = self.num_envs * self.rollout
+        steps_per_iter = build(self._module.Config, values).steps_per_update
         iters = self._iterations
         if "num_iters" in iters:
-            values["total_timesteps"] = iters["num_iters"] * steps_per_iter
+            if "total_timesteps" in self._types:
+                values["total_timesteps"] = iters["num_iters"] * steps_per_iter
+            else:  # algorithms budgeted in iterations (deep_cfr)
+                values["num_iterations"] = iters["num_iters"]
         if "log_interval" in iters or "num_iters" in iters:
             chunk = iters.get("log_interval", values.get("updates_per_chunk", self._module.Config.updates_per_chunk))
             if "num_iters" in iters:  # whole chunks: the largest chunk <= log_interval that divides num_iters

@@ -463,7 +463,32 @@ def two_player_report(env, policy: Policy, num_games: int, key: jax.Array, param
         summary["vs_baselines_mean_reward"] = float(np.mean([c["reward"] for c in cells]))
         summary["vs_baselines_cells_at_least_best"] = int(sum(c["at_least_best_baseline"] for c in cells))
         summary["vs_baselines_cells"] = len(cells)
-    return {"num_games": int(num_games), "summary": summary, "selfplay": selfplay.summary(), "versus": versus}
+    report = {"num_games": int(num_games), "summary": summary, "selfplay": selfplay.summary(), "versus": versus}
+    from jaxmarl_lab.game_theory import nash_conv, supports_exact_evaluation
+
+    if supports_exact_evaluation(env) and hasattr(policy.act_fn, "action_probs"):
+        exact = nash_conv(env, policy, params)  # small variants (bargain_tiny): the exact NashConv too
+        summary["nash_conv"] = exact.nash_conv
+        report["exact"] = exact.to_dict()
+    return report
+
+
+def exact_report(env, policy: Policy, num_games: int, key: jax.Array, params=None) -> dict:
+    """Exact evaluation for small games (``jaxmarl_lab.game_theory``): NashConv, the profile's
+    expected returns and each player's best-response value. ``num_games`` and ``key`` are unused:
+    nothing is sampled."""
+    from jaxmarl_lab.game_theory import nash_conv
+
+    exact = nash_conv(env, policy, params)
+    summary = {**exact.to_dict(), "welfare": float(exact.values.sum())}
+    return {"summary": summary, "exact": exact.to_dict()}
+
+
+def format_exact_report(report: dict) -> str:
+    s = report["summary"]
+    return (f"exact evaluation: NashConv {s['nash_conv']:.5f}\n"
+            f"  value of the profile  P0 {s['value_p0']:+.4f}  P1 {s['value_p1']:+.4f}\n"
+            f"  best-response value   P0 {s['best_response_p0']:+.4f}  P1 {s['best_response_p1']:+.4f}")
 
 
 def format_report(report: dict) -> str:
@@ -526,6 +551,9 @@ def report_for(env) -> tuple:
     """(report function, formatter, headline metric) for evaluating trained policies on ``env``:
     the baseline-comparison report for envs that ask for it (``evaluation_report = "two_player"``:
     two-player games with scripted baselines), else the team report."""
-    if getattr(env, "evaluation_report", "team") == "two_player":
+    kind = getattr(env, "evaluation_report", "team")
+    if kind == "exact":
+        return exact_report, format_exact_report, "nash_conv"
+    if kind == "two_player":
         return two_player_report, format_report, "selfplay_welfare"
     return team_report, format_team_report, "mean_return"

@@ -45,3 +45,26 @@ def plot_training_curves(rows: list[dict], path: str | Path, panels=PANELS, x_ke
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     return path
+
+
+def plot_nash_conv(rows: list[dict], path: str | Path) -> Path | None:
+    """Exact NashConv of the evaluated policy against wall-clock time and env steps (log scale);
+    None when the run has no ``eval/nash_conv``."""
+    points = [(r.get("eval/time_s"), r.get("env_steps"), r["eval/nash_conv"]) for r in rows
+              if isinstance(r.get("eval/nash_conv"), float | int)]
+    if not points:
+        return None
+    fig = Figure(figsize=(9, 3.4))
+    for ax, column, label in zip(fig.subplots(1, 2), (0, 1), ("training time (s)", "env steps"), strict=True):
+        xs = [p[column] for p in points if p[column] is not None]
+        ys = [p[2] for p in points if p[column] is not None]
+        ax.plot(xs, ys, marker="o")
+        ax.set_yscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("NashConv")
+        ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path

@@ -14,6 +14,10 @@ from jaxmarl_lab.env import Env
 
 _REGISTRY: dict[str, tuple[str, dict]] = {
     "bargain": ("envs.bargain:Bargain", {}),
+    # two item types with one unit each, values 1..3, two rounds: small enough for exact NashConv
+    "bargain_tiny": ("envs.bargain:Bargain", {"quantities": (1, 1), "value_range": (1, 3), "num_rounds": 2}),
+    "kuhn_poker": ("envs.poker:KuhnPoker", {}),
+    "leduc_poker": ("envs.poker:LeducPoker", {}),
     "bucket_brigade": ("envs.bucket_brigade:BucketBrigade", {}),
     "therapy": ("envs.therapy:Therapy", {}),
     "pistonball": ("envs.pistonball:Pistonball", {}),

@@ -32,11 +32,14 @@ from jaxmarl_lab.checkpoint import latest_step_checkpoint, restore_checkpoint, s
 from jaxmarl_lab.config import ConfigError, RunOptions, build, parse_args, to_dict
 from jaxmarl_lab.evaluation import report_for
 from jaxmarl_lab.logger import MetricsLogger
-from jaxmarl_lab.plots import plot_training_curves
+from jaxmarl_lab.plots import plot_nash_conv, plot_training_curves
 from jaxmarl_lab.policies import Policy
 from jaxmarl_lab.registry import make
 from jaxmarl_lab.results import ResultsManager, Run
 from jaxmarl_lab.wrappers import with_opponents
+
+#: evaluation metrics where smaller is better (the ``best`` checkpoint minimises them)
+LOWER_IS_BETTER = ("nash_conv",)
 
 
 class _StopRequested(Exception):
@@ -229,7 +232,8 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
               f"({total_updates} updates of {spu:,} steps, in chunks of {config.updates_per_chunk})", file=sys.stderr)
     update = lambda: int(np.ravel(jax.device_get(runner.update))[0])
     eval_key = jax.random.key(config.seed + 1_000_003)
-    best = run.metadata.get("best_eval", {}).get(eval_metric, -np.inf)
+    sign = -1.0 if eval_metric in LOWER_IS_BETTER else 1.0  # the best checkpoint maximises sign * metric
+    best = run.metadata.get("best_eval", {}).get(eval_metric, -sign * np.inf)
     bar = tqdm(total=total_updates * spu, initial=update() * spu, unit="step", unit_scale=True,
                disable=options.quiet, desc=algorithm, dynamic_ncols=True)
     session_start, session_steps0 = time.perf_counter(), update() * spu
@@ -254,7 +258,7 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
         logger.log(steps, {"env_steps": steps, "eval/time_s": wall,
                            **{f"eval/{k}": v for k, v in report["summary"].items() if "/seed" not in k}})
         score = report["summary"].get(eval_metric)
-        if score is not None and score > best:
+        if score is not None and sign * score > sign * best:
             best = score
             save_checkpoint(run.checkpoints_dir, "best", runner)
             _save_policy_params(run, "best", policy_params(runner.params))
@@ -295,6 +299,7 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
         report = evaluate_now(final=True)
         run.write_final_eval(report)
         plot_training_curves(run.read_metrics(), run.plots_dir / "training_curves.png")
+        plot_nash_conv(run.read_metrics(), run.plots_dir / "nash_conv.png")
         if options.eval_gif:
             _save_eval_gif(run, env, make_policy, config, runner.params, eval_key, options.eval_gif_fps)
         record("completed")

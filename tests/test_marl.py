@@ -81,6 +81,12 @@ def test_agent_gae_equals_turn_based_gae_on_random_games():
     ("ippo", "bucket_brigade", "configs/ippo_bucket_brigade.yaml"),
     ("ippo", "pistonball", "configs/ippo_pistonball.yaml"),
     ("mappo", "pistonball", "configs/mappo_pistonball.yaml"),
+    ("nfsp", None, "configs/nfsp.yaml"),
+    ("nfsp", "leduc_poker", "configs/nfsp_leduc.yaml"),
+    ("nfsp", "bargain", "configs/nfsp_bargain.yaml"),
+    ("deep_cfr", None, "configs/deep_cfr.yaml"),
+    ("deep_cfr", "leduc_poker", "configs/deep_cfr_leduc.yaml"),
+    ("deep_cfr", "bargain", "configs/deep_cfr_bargain.yaml"),
 ])
 def test_yaml_configs_equal_the_defaults(algorithm, env, path):
     """Config fields equal the algorithm's defaults for the env; driver options (RunOptions) may follow."""
