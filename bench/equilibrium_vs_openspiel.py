@@ -13,8 +13,8 @@ counted; compilation and every other part of training is). Rows:
   example (hidden [128], η 0.1, ε 0.06 → 0.001, SGD 0.01, learn every 64 steps), episode by episode.
 * ``openspiel deep_cfr (jax)``: ``open_spiel.python.jax.deep_cfr.DeepCFRSolver`` iteration by
   iteration (its own loop), the strategy network trained at each budget.
-* ``openspiel cfr (c++)``, ``openspiel es-mccfr (c++)``: tabular CFR and external-sampling MCCFR
-  from ``pyspiel`` for reference (exact tables, not function approximation).
+* ``openspiel cfr (c++)``: tabular CFR from ``pyspiel`` for reference (exact tables, no function
+  approximation, full tree walks).
 
 NashConv values of our policies come from ``jaxmarl_lab.game_theory.nash_conv``; OpenSpiel's from
 ``open_spiel.python.algorithms.exploitability.nash_conv`` (the two agree to 1e-6, see the tests).
@@ -145,16 +145,16 @@ def run_openspiel_deep_cfr(game_name: str, budgets: list[float]) -> list[float]:
     return results
 
 
-def run_openspiel_tabular(game_name: str, budgets: list[float], kind: str) -> list[float]:
+def run_openspiel_cfr(game_name: str, budgets: list[float]) -> list[float]:
     import pyspiel
 
     game = pyspiel.load_game(game_name)
-    solver = pyspiel.CFRSolver(game) if kind == "cfr" else pyspiel.ExternalSamplingMCCFRSolver(game)
+    solver = pyspiel.CFRSolver(game)
     results, clock = [], Clock()
     for budget in budgets:
         while clock.now < budget:
             for _ in range(10):
-                solver.evaluate_and_update_policy() if kind == "cfr" else solver.run_iteration()
+                solver.evaluate_and_update_policy()
         clock.pause()
         results.append(pyspiel.nash_conv(game, solver.average_policy()))
         clock.resume()
@@ -173,8 +173,7 @@ def main(argv: list[str] | None = None) -> None:
         "ours deep_cfr": lambda g: run_ours("deep_cfr", g, budgets),
         "openspiel nfsp (jax)": lambda g: run_openspiel_nfsp(g, budgets),
         "openspiel deep_cfr (jax)": lambda g: run_openspiel_deep_cfr(g, budgets),
-        "openspiel cfr (c++)": lambda g: run_openspiel_tabular(g, budgets, "cfr"),
-        "openspiel es-mccfr (c++)": lambda g: run_openspiel_tabular(g, budgets, "mccfr"),
+        "openspiel cfr (c++)": lambda g: run_openspiel_cfr(g, budgets),
     }
     print(f"machine: {platform.processor() or platform.machine()}, jax {jax.__version__} on "
           f"{jax.devices()[0].platform}; NashConv after each wall-clock budget (lower is better)")

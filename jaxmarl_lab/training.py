@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from jaxmarl_lab.checkpoint import latest_step_checkpoint, restore_checkpoint, save_checkpoint
 from jaxmarl_lab.config import ConfigError, RunOptions, build, parse_args, to_dict
 from jaxmarl_lab.evaluation import report_for
+from jaxmarl_lab.game_theory import supports_exact_evaluation
 from jaxmarl_lab.logger import MetricsLogger
 from jaxmarl_lab.plots import plot_nash_conv, plot_training_curves
 from jaxmarl_lab.policies import Policy
@@ -204,6 +205,8 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
         run = manager.create_run(algorithm, config.env, config.seed, to_dict(config), run_name=options.run_name,
                                  tags=options.tags, num_seeds=seeds)
     _, format_report, headline = report_for(env)
+    if eval_metric == "nash_conv" and not supports_exact_evaluation(env):
+        eval_metric = None  # equilibrium learners on games too large for exact evaluation
     eval_metric = eval_metric or headline
     policy_probe = make_policy(config, env, None)
     probes = policy_probe if isinstance(policy_probe, tuple) else (policy_probe,)
