@@ -11,6 +11,8 @@ counted; compilation and every other part of training is). Rows:
   per-game defaults (``ENV_DEFAULTS``), chunk by chunk.
 * ``openspiel nfsp (jax)``: ``open_spiel.python.jax.nfsp`` with the settings of OpenSpiel's Kuhn
   example (hidden [128], η 0.1, ε 0.06 → 0.001, SGD 0.01, learn every 64 steps), episode by episode.
+  Its supervised update is skipped while the reservoir does not exist yet: OpenSpiel 2.0.2 creates
+  it at the first best-response step and crashes if a learning step comes first (seen on Leduc).
 * ``openspiel deep_cfr (jax)``: ``open_spiel.python.jax.deep_cfr.DeepCFRSolver`` iteration by
   iteration (its own loop), the strategy network trained at each budget.
 * ``openspiel cfr (c++)``: tabular CFR from ``pyspiel`` for reference (exact tables, no function
@@ -81,6 +83,8 @@ def run_openspiel_nfsp(game_name: str, budgets: list[float]) -> list[float]:
                         learn_every=64, optimizer_str="sgd", allow_checkpointing=False,
                         replay_buffer_capacity=200_000, epsilon_start=0.06, epsilon_end=0.001)
               for p in range(2)]
+    for agent in agents:  # OpenSpiel 2.0.2 bug: _learn() fails while no best-response step has filled the reservoir
+        agent._learn = (lambda a, learn: lambda: None if a._reservoir_buffer is None else learn())(agent, agent._learn)
 
     class Average(policy.Policy):
         def __init__(self):
