@@ -130,17 +130,51 @@ class GameTree:
     def policy_probs(self, policies) -> list[np.ndarray]:
         """Per level f64[N, A]: the acting player's action probabilities (zero rows at terminals)."""
         seat_policies = _two_seats(policies)
-        out = []
-        for level in self.levels:
-            probs = np.zeros(level.mask.shape, np.float64)
-            for seat, policy in enumerate(seat_policies):
+        out = [np.zeros(level.mask.shape, np.float64) for level in self.levels]
+        for seat, policy in enumerate(seat_policies):
+            if hasattr(policy.act_fn, "component_probs"):
+                self._mixture_probs(policy, seat, out)
+                continue
+            for level, probs in zip(self.levels, out, strict=True):
                 rows = np.nonzero(level.player == seat)[0]
                 if len(rows):
                     p = _action_probs(policy, level.obs[rows, seat], level.mask[rows])
                     p = np.where(level.mask[rows], p, 0.0)
                     probs[rows] = p / p.sum(axis=1, keepdims=True)
-            out.append(probs)
         return out
+
+    def _mixture_probs(self, policy: Policy, seat: int, out: list[np.ndarray]) -> None:
+        """Behaviour probabilities of a mixture of K policies at ``seat``'s nodes, written into ``out``:
+        at a node, sum_k w_k r_k pi_k(a) / sum_k w_k r_k, where r_k is component k's own reach
+        probability of the node (the product of its own action probabilities on the path). With
+        perfect recall r_k is the same at every node of an information set, so this is the
+        realisation-equivalent behaviour strategy of the mixture (Kuhn's theorem)."""
+        num_components = int(policy.act_fn.max_components)
+        reach = np.ones((len(self.levels[0].player), num_components))  # f64[N, K] at the current level
+        for level, probs in zip(self.levels, out, strict=True):
+            rows = np.nonzero(level.player == seat)[0]
+            comp = None
+            if len(rows):
+                comp, weights = _component_probs(policy, level.obs[rows, seat], level.mask[rows])  # [R, K, A], [R, K]
+                comp = np.where(level.mask[rows, None, :], comp, 0.0)
+                comp /= np.maximum(comp.sum(axis=2, keepdims=True), 1e-300)
+                w = weights * reach[rows]
+                total = w.sum(axis=1, keepdims=True)
+                prior = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-300)
+                w = np.where(total > 0, w / np.maximum(total, 1e-300), prior)  # unreachable: any mixture
+                probs[rows] = np.einsum("rk,rka->ra", w, comp)
+            parent, action = np.nonzero(level.children >= 0)
+            if len(parent) == 0:
+                break
+            step = np.ones((len(parent), num_components))
+            if comp is not None:
+                position = np.full(len(level.player), -1)
+                position[rows] = np.arange(len(rows))
+                mine = level.player[parent] == seat
+                step[mine] = comp[position[parent[mine]], :, action[mine]]
+            child_reach = np.zeros((int(level.children.max()) + 1, num_components))
+            child_reach[level.children[parent, action]] = reach[parent] * step
+            reach = child_reach
 
     def values(self, probs: list[np.ndarray]) -> np.ndarray:
         """Expected returns f64[2] of the profile whose probabilities are ``probs``."""
@@ -220,6 +254,19 @@ def _action_probs(policy: Policy, obs: np.ndarray, mask: np.ndarray) -> np.ndarr
     n = len(obs)
     out = fn(policy.params, jnp.asarray(_pad(obs, n)), jnp.asarray(_pad(mask, n)))
     return np.asarray(out, np.float64)[:n]
+
+
+_COMPONENT_FNS: dict[Any, Any] = {}
+
+
+def _component_probs(policy: Policy, obs: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    act = policy.act_fn
+    fn = _COMPONENT_FNS.get(act)
+    if fn is None:
+        fn = _COMPONENT_FNS[act] = jax.jit(jax.vmap(act.component_probs, in_axes=(None, 0, 0)))
+    n = len(obs)
+    probs, weights = fn(policy.params, jnp.asarray(_pad(obs, n)), jnp.asarray(_pad(mask, n)))
+    return np.asarray(probs, np.float64)[:n], np.asarray(weights, np.float64)[:n]
 
 
 @dataclass
@@ -325,3 +372,255 @@ def from_openspiel_policy(game, table, name: str = "openspiel") -> Policy:
         keys.append(state.information_state_tensor(state.current_player()))
         probs.append(table.action_probability_array[row])
     return tabular_policy(np.array(keys), np.array(probs), name)
+
+
+# ---- meta-games: solvers, regret, welfare --------------------------------------------------------
+# A meta-game is a bimatrix game (A, B): A[i, j] / B[i, j] are the row / column player's payoffs when
+# row strategy i meets column strategy j (PSRO: seat-0 population x seat-1 population). A symmetric
+# meta-game M (cross-play of one pool of policies) is the bimatrix game (M, M^T).
+
+
+def _as_bimatrix(A, B=None) -> tuple[np.ndarray, np.ndarray]:
+    A = np.asarray(A, np.float64)
+    B = -A if B is None else np.asarray(B, np.float64)
+    if A.ndim != 2 or A.shape != B.shape or A.size == 0:
+        raise ValueError(f"a bimatrix game needs two payoff matrices of one shape [m, n]; got {A.shape} and {B.shape}")
+    return A, B
+
+
+def replicator_dynamics(A, B=None, iterations: int = 10_000, dt: float = 0.01,
+                        floor: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+    """Discrete replicator dynamics from uniform (the original PSRO meta-solver, §4.4):
+    x <- x * (1 + dt (Ay - x.Ay)), y <- y * (1 + dt (B^T x - x.By)), floored at ``floor`` and
+    renormalised. Payoffs are rescaled to [0, 1] first so ``dt`` means the same for any game."""
+    A, B = _as_bimatrix(A, B)
+    scale = max(np.ptp(A), np.ptp(B), 1e-12)
+    A, B = (A - A.min()) / scale, (B - B.min()) / scale
+    x, y = np.full(A.shape[0], 1.0 / A.shape[0]), np.full(A.shape[1], 1.0 / A.shape[1])
+    for _ in range(iterations):
+        u, w = A @ y, B.T @ x
+        x = np.maximum(x * (1.0 + dt * (u - x @ u)), floor)
+        y = np.maximum(y * (1.0 + dt * (w - y @ w)), floor)
+        x, y = x / x.sum(), y / y.sum()
+    return x, y
+
+
+def fictitious_play(A, B=None, iterations: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
+    """Alternating fictitious play: each round the row player best-responds to the column player's
+    empirical frequencies, then the column player to the row player's (already updated) ones;
+    returns the empirical frequencies. Ties go to the lowest index."""
+    A, B = _as_bimatrix(A, B)
+    counts_x, counts_y = np.zeros(A.shape[0]), np.zeros(A.shape[1])
+    for _ in range(iterations):
+        y = counts_y / counts_y.sum() if counts_y.sum() else np.full(A.shape[1], 1.0 / A.shape[1])
+        counts_x[np.argmax(A @ y)] += 1
+        counts_y[np.argmax(B.T @ (counts_x / counts_x.sum()))] += 1
+    return counts_x / counts_x.sum(), counts_y / counts_y.sum()
+
+
+def _zero_sum_nash(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Maximin strategies of the zero-sum game A (row maximises) by linear programming."""
+    from scipy.optimize import linprog
+
+    def maximin(P):  # max_x min_j (x^T P)_j: variables (x, v), minimise -v
+        m, n = P.shape
+        res = linprog(np.r_[np.zeros(m), -1.0], A_ub=np.c_[-P.T, np.ones(n)], b_ub=np.zeros(n),
+                      A_eq=np.r_[np.ones(m), 0.0][None], b_eq=[1.0],
+                      bounds=[(0, None)] * m + [(None, None)], method="highs")
+        if not res.success:
+            raise RuntimeError(f"linear program failed: {res.message}")
+        x = np.maximum(res.x[:m], 0.0)
+        return x / x.sum()
+
+    return maximin(A), maximin(-A.T)
+
+
+def _lemke_howson(A: np.ndarray, B: np.ndarray, dropped: int, max_pivots: int = 10_000):
+    """One Lemke–Howson path (complementary pivoting on the two best-response polytopes) from the
+    artificial equilibrium, dropping label ``dropped``. Labels 0..m-1 are row strategies, m..m+n-1
+    column strategies. Returns (x, y) or None if the path did not close within ``max_pivots``."""
+    m, n = A.shape
+    A = A - A.min() + 1.0  # positive payoffs keep both polytopes bounded
+    B = B - B.min() + 1.0
+    # column tableau: A y + r = 1 (r_i has label i, y_j label m + j); row tableau: B^T x + s = 1
+    tableaux = [np.c_[np.eye(m), A, np.ones(m)], np.c_[B.T, np.eye(n), np.ones(n)]]
+    bases = [list(range(m)), list(range(m, m + n))]
+    which = 1 if dropped < m else 0  # x variables live in the row tableau, y variables in the column one
+    entering = dropped
+    for _ in range(max_pivots):
+        T, basis = tableaux[which], bases[which]
+        column = T[:, entering]
+        positive = column > 1e-12
+        if not positive.any():
+            return None
+        ratios = np.where(positive, T[:, -1] / np.where(positive, column, 1.0), np.inf)
+        row = int(np.argmin(ratios + 1e-12 * np.arange(len(ratios))))  # lowest index among ties
+        T[row] /= T[row, entering]
+        for r in range(len(T)):
+            if r != row:
+                T[r] -= T[r, entering] * T[row]
+        leaving, basis[row] = basis[row], entering
+        if leaving == dropped:
+            break
+        entering, which = leaving, 1 - which
+    else:
+        return None
+    x, y = np.zeros(m), np.zeros(n)
+    for r, label in enumerate(bases[1]):
+        if label < m:
+            x[label] = tableaux[1][r, -1]
+    for r, label in enumerate(bases[0]):
+        if label >= m:
+            y[label - m] = tableaux[0][r, -1]
+    if x.sum() <= 0 or y.sum() <= 0:
+        return None
+    return x / x.sum(), y / y.sum()
+
+
+def nash_equilibrium(A, B=None, tol: float = 1e-7) -> tuple[np.ndarray, np.ndarray]:
+    """An exact Nash equilibrium of a bimatrix game: linear programming when the game is
+    zero-sum (B = -A up to a constant), otherwise Lemke–Howson from every starting label (the
+    result with the smallest NashConv; degenerate games are perturbed slightly). Falls back to
+    replicator dynamics, with a warning, if no path closes."""
+    A, B = _as_bimatrix(A, B)
+    total = A + B
+    if np.ptp(total) <= 1e-9 * max(1.0, np.abs(A).max()):
+        return _zero_sum_nash(A)
+    best, best_gap = None, np.inf
+    rng = np.random.default_rng(0)
+    scale = max(np.ptp(A), np.ptp(B), 1e-12)
+    for attempt in range(2):
+        # second attempt: a tiny perturbation breaks the ties of degenerate games (e.g. duplicated strategies)
+        noise = (lambda s: 1e-9 * scale * rng.standard_normal(s)) if attempt else (lambda s: 0.0)
+        A_try, B_try = A + noise(A.shape), B + noise(B.shape)
+        for label in range(sum(A.shape)):
+            found = _lemke_howson(A_try.copy(), B_try.copy(), label)
+            if found is None:
+                continue
+            gap = meta_nash_conv(A, B, *found)
+            if gap < best_gap:
+                best, best_gap = found, gap
+            if gap <= tol * scale:
+                return best
+    if best is not None and best_gap <= 1e-5 * scale:
+        return best
+    import warnings
+
+    warnings.warn("Lemke–Howson did not find an equilibrium; using replicator dynamics", RuntimeWarning, stacklevel=2)
+    return replicator_dynamics(A, B)
+
+
+def uniform_strategies(A, B=None) -> tuple[np.ndarray, np.ndarray]:
+    A, B = _as_bimatrix(A, B)
+    return np.full(A.shape[0], 1.0 / A.shape[0]), np.full(A.shape[1], 1.0 / A.shape[1])
+
+
+#: meta-solver name -> f(A, B) -> (row strategy, column strategy)
+META_SOLVERS = {
+    "replicator": replicator_dynamics,
+    "fictitious_play": fictitious_play,
+    "nash": nash_equilibrium,
+    "uniform": uniform_strategies,
+}
+
+
+def meta_solver(name: str):
+    """A meta-solver by name (``replicator``, ``fictitious_play``, ``nash``, ``uniform``)."""
+    if name not in META_SOLVERS:
+        raise ValueError(f"unknown meta-solver {name!r}; valid meta-solvers: {', '.join(META_SOLVERS)}")
+    return META_SOLVERS[name]
+
+
+def strategy_regrets(A, B, x, y) -> tuple[np.ndarray, np.ndarray]:
+    """Per-strategy regret against the profile (x, y): (A y)_i - x.Ay and (B^T x)_j - x.By.
+    Positive entries are strategies that would gain by deviating to them."""
+    A, B = _as_bimatrix(A, B)
+    u, w = A @ y, B.T @ x
+    return u - x @ u, w - y @ w
+
+
+def meta_nash_conv(A, B, x, y) -> float:
+    """NashConv of (x, y) in the meta-game: the sum of both players' best pure-deviation gains."""
+    regret_x, regret_y = strategy_regrets(A, B, x, y)
+    return float(max(regret_x.max(), 0.0) + max(regret_y.max(), 0.0))
+
+
+def symmetric_regrets(M, sigma) -> np.ndarray:
+    """Regret of each strategy of a symmetric meta-game against sigma: (M sigma)_i - sigma.M.sigma."""
+    M, sigma = np.asarray(M, np.float64), np.asarray(sigma, np.float64)
+    u = M @ sigma
+    return u - sigma @ u
+
+
+def symmetric_nash(M, max_enumeration: int = 14, tol: float = 1e-8) -> np.ndarray:
+    """A symmetric Nash equilibrium sigma of the symmetric game (M, M^T) with the largest entropy
+    among those found by enumerating supports (every support up to ``max_enumeration``
+    strategies; beyond that, replicator dynamics). Batched: all supports of one size are solved
+    together as (k+1)x(k+1) linear systems M_SS x = v, sum x = 1."""
+    from itertools import combinations
+
+    M = np.asarray(M, np.float64)
+    n = M.shape[0]
+    if M.ndim != 2 or M.shape[1] != n:
+        raise ValueError(f"a symmetric meta-game needs a square matrix, got {M.shape}")
+    if n > max_enumeration:
+        return replicator_dynamics(M, M.T)[0]
+    scale = max(np.ptp(M), 1e-12)
+    best, best_entropy = None, -np.inf
+    for k in range(1, n + 1):
+        supports = np.array(list(combinations(range(n), k)))  # [S, k]
+        sub = M[supports[:, :, None], supports[:, None, :]]  # [S, k, k]
+        system = np.zeros((len(supports), k + 1, k + 1))
+        system[:, :k, :k] = sub
+        system[:, :k, k] = -1.0
+        system[:, k, :k] = 1.0
+        rhs = np.zeros(k + 1)
+        rhs[k] = 1.0
+        solution = np.einsum("sij,j->si", np.linalg.pinv(system), rhs)
+        residual = np.abs(np.einsum("sij,sj->si", system, solution) - rhs).max(axis=1)
+        weights, value = solution[:, :k], solution[:, k]
+        sigma = np.zeros((len(supports), n))
+        np.put_along_axis(sigma, supports, weights, axis=1)
+        payoff = sigma @ M.T  # [S, n] (M sigma)_i
+        ok = (residual < 1e-7 * scale) & (weights >= -tol).all(axis=1)
+        ok &= (payoff <= value[:, None] + 1e-7 * scale).all(axis=1)
+        for s in np.nonzero(ok)[0]:
+            p = np.maximum(sigma[s], 0.0)
+            p /= p.sum()
+            entropy = -(p[p > 0] * np.log(p[p > 0])).sum()
+            if entropy > best_entropy + 1e-12:
+                best, best_entropy = p, entropy
+    if best is None:  # cannot happen for a finite game, but stay safe under round-off
+        return replicator_dynamics(M, M.T)[0]
+    return best
+
+
+def utilitarian_welfare(payoffs) -> np.ndarray:
+    """r_0 + r_1 (sums the last axis)."""
+    return np.asarray(payoffs, np.float64).sum(axis=-1)
+
+
+def nash_welfare(payoffs) -> np.ndarray:
+    """Geometric mean sqrt(max(r_0, 1e-8) * max(r_1, 1e-8)) (the Ex²PSRO definition, §4.5)."""
+    p = np.maximum(np.asarray(payoffs, np.float64), 1e-8)
+    return np.sqrt(p[..., 0] * p[..., 1])
+
+
+def egalitarian_welfare(payoffs) -> np.ndarray:
+    """min(r_0, r_1)."""
+    return np.asarray(payoffs, np.float64).min(axis=-1)
+
+
+WELFARE_FUNCTIONS = {"utilitarian": utilitarian_welfare, "nash": nash_welfare, "egalitarian": egalitarian_welfare}
+
+
+def welfare_function(name: str):
+    if name not in WELFARE_FUNCTIONS:
+        raise ValueError(f"unknown welfare function {name!r}; valid: {', '.join(WELFARE_FUNCTIONS)}")
+    return WELFARE_FUNCTIONS[name]
+
+
+def expected_payoffs(payoffs, x, y) -> np.ndarray:
+    """Expected payoff vector f64[2] of the profile (x, y) in a payoff tensor [m, n, 2]."""
+    return np.einsum("i,j,ijp->p", np.asarray(x, np.float64), np.asarray(y, np.float64),
+                     np.asarray(payoffs, np.float64))

@@ -170,7 +170,7 @@ def test_nfsp_cli_smoke(tmp_path, env_name):
     _check_run(tmp_path, "nfsp", env_name)
 
 
-@pytest.mark.parametrize("env_name", ["leduc_poker", "bargain_tiny", "bargain"])
+@pytest.mark.parametrize("env_name", ["leduc_poker", "bargain"])
 def test_deep_cfr_cli_smoke(tmp_path, env_name):
     code = deep_cfr.main(["--env", env_name, "--num-iterations", "2", "--updates-per-chunk", "2",
                           "--num-traversals", "8", "--advantage-steps", "4", "--policy-steps", "4",
@@ -193,14 +193,14 @@ def _check_run(results: Path, algorithm: str, env_name: str) -> None:
     assert np.isfinite(result.mean_returns).all()
 
 
-def test_sampled_cfr_script_runs_deep_cfr(tmp_path):
+def test_sampled_cfr_script_runs_deep_cfr(tmp_path, capsys):
     """``python algos/sampled_cfr.py`` (the original's name) is Deep CFR, recorded as sampled_cfr."""
-    cmd = [sys.executable, str(ROOT / "algos" / "sampled_cfr.py"), "--env", "kuhn_poker", "--num-iterations", "1",
-           "--updates-per-chunk", "1", "--num-traversals", "8", "--advantage-steps", "2", "--policy-steps", "2",
-           "--results-dir", str(tmp_path), "--quiet"]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "NashConv" in done.stdout
+    from algos import sampled_cfr
+
+    args = ["--env", "kuhn_poker", "--num-iterations", "1", "--updates-per-chunk", "1", "--num-traversals", "8",
+            "--advantage-steps", "2", "--policy-steps", "2", "--results-dir", str(tmp_path), "--quiet"]
+    assert sampled_cfr.main(args) == 0
+    assert "NashConv" in capsys.readouterr().out
     assert len(list((tmp_path / "sampled_cfr").iterdir())) == 1
     bad = subprocess.run([sys.executable, str(ROOT / "algos" / "nfsp.py"), "--env", "kuhn_pokr"],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
