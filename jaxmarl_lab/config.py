@@ -192,7 +192,11 @@ def make_parser(config_cls, prog: str | None = None, description: str | None = N
     for name, tp in _field_types(config_cls).items():
         spec = next(f for f in dataclasses.fields(config_cls) if f.name == name)
         default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
-        algo.add_argument(_flag(name), dest=name, metavar=_type_name(tp).upper(), help=f"default: {default}")
+        if tp is bool:  # --flag alone means true; --flag false turns it off
+            algo.add_argument(_flag(name), dest=name, nargs="?", const="true", metavar="BOOL",
+                              help=f"default: {default}")
+        else:
+            algo.add_argument(_flag(name), dest=name, metavar=_type_name(tp).upper(), help=f"default: {default}")
     run = parser.add_argument_group("run (driver options)")
     for f in dataclasses.fields(RunOptions):
         tp = _field_types(RunOptions)[f.name]

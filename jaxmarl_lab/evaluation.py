@@ -26,13 +26,18 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxmarl_lab.env import tree_select
-from jaxmarl_lab.policies import Policy
+from jaxmarl_lab.policies import Policy, act_in_episode
+
+#: folded into a game's key to get the key that stays fixed for the whole game: a policy mixture
+#: (PSRO's meta-strategy) draws its component from it once per game, not once per decision
+_EPISODE_SALT = 0x5EED
 
 
 def _play_episode(env, joint_act, key, env_params, record: bool = False):
     """One episode to the end (at most ``env.max_steps`` steps): returns, length, outcome indicators
     (and, with ``record``, the rendered frame of every state: [max_steps + 1, H, W, 3])."""
     key_reset, key_steps = jax.random.split(key)
+    episode_key = jax.random.fold_in(key, _EPISODE_SALT)  # constant for the whole game (policy mixtures)
     obs, state = env.reset(key_reset, env_params)
     zero_returns = jnp.zeros((env.num_agents,), jnp.float32)
 
@@ -40,7 +45,7 @@ def _play_episode(env, joint_act, key, env_params, record: bool = False):
         obs, state, done, returns, length = carry
         key_act, key_step = jax.random.split(step_key)
         mask = env.action_mask(state, env_params) & ~done   # a finished game has no legal move
-        action = joint_act(obs, mask, key_act)
+        action = joint_act(obs, mask, key_act, episode_key)
         next_obs, next_state, reward, step_done, _ = env.step(key_step, state, action, env_params)
         alive = ~done
         returns = returns + jnp.where(alive, reward, 0.0)
@@ -61,7 +66,7 @@ def _play_episode(env, joint_act, key, env_params, record: bool = False):
     return returns, length, outcomes
 
 
-def _seat_actions(env, policies: Sequence[Policy], obs, mask, key):
+def _seat_actions(env, policies: Sequence[Policy], obs, mask, key, episode_key):
     """Every seat's action. Seats played by one host-call policy (an LLM) are vmapped together so
     that a step makes one host call for all of them."""
     dtype = env.action_space().dtype
@@ -72,7 +77,7 @@ def _seat_actions(env, policies: Sequence[Policy], obs, mask, key):
         if getattr(p.act_fn, "batch_over_seats", False):
             groups.setdefault(id(p.act_fn), []).append(i)
         else:
-            actions[i] = jnp.asarray(p.act(p.params, obs[i], mask[i], keys[i]), dtype)
+            actions[i] = jnp.asarray(act_in_episode(p, obs[i], mask[i], keys[i], episode_key), dtype)
     for seats in groups.values():
         index = jnp.asarray(seats)
         act_fn = policies[seats[0]].act_fn
@@ -125,12 +130,13 @@ def _crossplay_chunk(env, policies: tuple, num_games: int, key, env_params):
         for b, policy in enumerate(policies):
             p = _for_seat(policy, seat)
             plays = (pair[seat] == b) if _host_call(p) else True
-            out.append(lambda o, m, k, p=p, plays=plays: jnp.asarray(p.act(p.params, o, m & plays, k), dtype))
+            out.append(lambda o, m, k, e, p=p, plays=plays: jnp.asarray(act_in_episode(p, o, m & plays, k, e), dtype))
         return out
 
-    def joint_act(pair, obs, mask, key):
+    def joint_act(pair, obs, mask, key, episode_key):
         keys = jax.random.split(key, 2)
-        return jnp.stack([jax.lax.switch(pair[s], branches(s, pair), obs[s], mask[s], keys[s]) for s in range(2)])
+        return jnp.stack([jax.lax.switch(pair[s], branches(s, pair), obs[s], mask[s], keys[s], episode_key)
+                          for s in range(2)])
 
     rows, cols = jnp.meshgrid(jnp.arange(n), jnp.arange(n), indexing="ij")
     pairs = jnp.stack([rows.ravel(), cols.ravel()], axis=-1)  # [n*n, 2]
@@ -274,6 +280,15 @@ class CrossplayResult:
     mean_length: np.ndarray  # f32[n, n]
     outcome_rates: dict[str, np.ndarray]  # name -> f32[n, n]
     payoff_std: np.ndarray  # f32[n, n, 2] per-game standard deviation
+    game_returns: np.ndarray | None = None  # f32[n, n, G, 2] every game (for bootstrap confidence intervals)
+    game_outcomes: dict[str, np.ndarray] | None = None  # name -> f32[n, n, G] indicators
+
+    def save_games(self, path) -> None:
+        """Per-game returns and outcome indicators as a compressed .npz (read by ``jaxmarl-lab metagame``)."""
+        if self.game_returns is None:
+            raise ValueError("this result has no per-game data")
+        np.savez_compressed(path, names=np.array(self.names), returns=self.game_returns,
+                            **{f"outcome_{k}": v for k, v in (self.game_outcomes or {}).items()})
 
     def __getattr__(self, name: str):
         rates = self.__dict__.get("outcome_rates", {})
@@ -360,6 +375,7 @@ def crossplay(env, policies: dict[str, Policy], num_games: int, key: jax.Array, 
         payoff_std=returns.std(axis=2, ddof=1) if num_games > 1 else np.zeros_like(returns.mean(axis=2)),
         welfare=welfare.mean(axis=2), welfare_stderr=_stderr(welfare, 2),
         mean_length=lengths.mean(axis=2), outcome_rates={k: v.mean(axis=2) for k, v in outcomes.items()},
+        game_returns=returns, game_outcomes=outcomes,
     )
 
 
@@ -367,12 +383,12 @@ def crossplay(env, policies: dict[str, Policy], num_games: int, key: jax.Array, 
 def _versus_chunk(env, policy: Policy, opponents: tuple, num_games: int, key, env_params):
     """``policy`` in seat s against opponent o, for every (o, s): returns [n_opponents, 2, G, ...]."""
     dtype = env.action_space().dtype
-    branches = [(lambda o, m, k, p=p: jnp.asarray(p.act(p.params, o, m, k), dtype)) for p in opponents]
+    branches = [(lambda o, m, k, e, p=p: jnp.asarray(act_in_episode(p, o, m, k, e), dtype)) for p in opponents]
 
-    def joint_act(opponent, seat, obs, mask, key):
+    def joint_act(opponent, seat, obs, mask, key, episode_key):
         key_self, key_other = jax.random.split(key)
-        own = jnp.asarray(policy.act(policy.params, obs[seat], mask[seat], key_self), dtype)
-        other = jax.lax.switch(opponent, branches, obs[1 - seat], mask[1 - seat], key_other)
+        own = jnp.asarray(act_in_episode(policy, obs[seat], mask[seat], key_self, episode_key), dtype)
+        other = jax.lax.switch(opponent, branches, obs[1 - seat], mask[1 - seat], key_other, episode_key)
         return jnp.where(jnp.arange(2) == seat, own, other)
 
     keys = jax.random.split(key, num_games)

@@ -32,7 +32,7 @@ from jaxmarl_lab.evaluation import _play_episode
 def _profile_returns(env, act_fn, profile: jax.Array, key: jax.Array, env_params) -> jax.Array:
     """Returns [N] of one episode in which seat i acts with ``profile[i]``."""
 
-    def joint_act(obs, mask, k):
+    def joint_act(obs, mask, k, episode_key):
         keys = jax.random.split(k, env.num_agents)
         return jax.vmap(act_fn)(profile, obs, mask, keys).astype(jnp.int32)
 

@@ -42,6 +42,14 @@ class Policy:
         return self.act_fn(self.params, obs, mask, key)
 
 
+def act_in_episode(policy: Policy, obs: jax.Array, mask: jax.Array, key: jax.Array, episode_key: jax.Array):
+    """One decision of ``policy``. Policies whose ``act_fn.per_episode`` is true (mixtures that
+    draw one component per game) also get ``episode_key``, which stays fixed for the whole game."""
+    if getattr(policy.act_fn, "per_episode", False):
+        return policy.act_fn(policy.params, obs, mask, key, episode_key=episode_key)
+    return policy.act(policy.params, obs, mask, key)
+
+
 def masked_logits(logits: jax.Array, mask: jax.Array) -> jax.Array:
     """Replace the logits of illegal actions by a large negative number."""
     return jnp.where(mask, logits, MASKED_LOGIT)

@@ -151,7 +151,7 @@ def make_env(config):
 
 def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: list[str] | None = None, *,
                   description: str | None = None, progress_metric: str = "episode_welfare",
-                  eval_metric: str | None = None, policy_params=None) -> int:
+                  eval_metric: str | None = None, policy_params=None, host_loop: bool = False) -> int:
     """Parse the CLI, train, evaluate and record one run; returns a process exit code.
 
     ``eval_metric`` (what the ``best`` checkpoint maximises) defaults to the headline metric of
@@ -165,17 +165,21 @@ def run_algorithm(algorithm: str, config_cls, make_train, make_policy, argv: lis
         print(f"error: {err}", file=sys.stderr)
         return 2
     return train(algorithm, config_cls, make_train, make_policy, config, options, explicit,
-                 progress_metric=progress_metric, eval_metric=eval_metric, policy_params=policy_params).exit_code
+                 progress_metric=progress_metric, eval_metric=eval_metric, policy_params=policy_params,
+                 host_loop=host_loop).exit_code
 
 
 def train(algorithm: str, config_cls, make_train, make_policy, config, options: RunOptions,
           explicit: tuple[str, ...] = (), *, progress_metric: str = "episode_welfare", eval_metric: str | None = None,
-          policy_params=None, on_progress: Callable[[Run], None] | None = None) -> TrainResult:
+          policy_params=None, on_progress: Callable[[Run], None] | None = None,
+          host_loop: bool = False) -> TrainResult:
     """Train one run from a resolved ``config`` and driver ``options`` (see :func:`run_algorithm`).
 
     ``explicit`` names the config fields given on the command line (they override the saved config
     when resuming). ``on_progress(run)`` is called after every evaluation and when the run stops
-    (completed or interrupted), e.g. to write a derived progress table.
+    (completed or interrupted), e.g. to write a derived progress table. ``host_loop``: the
+    algorithm's ``init``/``train_chunk`` are host-side outer loops around their own jitted
+    programs (PSRO-style), so the driver does not jit them (one seed per run).
     """
     policy_params = policy_params or (lambda params: params)
     try:
@@ -188,12 +192,16 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
             run.save_config(to_dict(config))
         env = make_env(config)
         init, train_chunk = make_train(config, env)  # validates the config against the env
+        if host_loop and config.num_seeds != 1:
+            raise ConfigError(f"{algorithm} runs its outer loop on the host: one seed per run "
+                              f"(got num_seeds={config.num_seeds}); start one run per seed")
     except (ConfigError, ValueError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return TrainResult(2, error=str(err))
 
     seeds = config.num_seeds
-    init, train_chunk = jax.jit(init), jax.jit(jax.vmap(train_chunk) if seeds > 1 else train_chunk)
+    if not host_loop:
+        init, train_chunk = jax.jit(init), jax.jit(jax.vmap(train_chunk) if seeds > 1 else train_chunk)
     if seeds > 1:
         # seeds are initialised one by one and stacked, not vmapped: a vmapped orthogonal initialiser
         # is a batched LAPACK QR, which can deadlock on CPU hosts with few cores
@@ -352,6 +360,7 @@ def load_policy(run_dir: str | Path, checkpoint: str = "final", seed_index: int 
     ``sample=False`` acts greedily (argmax).
     """
     from jaxmarl_lab.networks import ActorCriticAct
+    from jaxmarl_lab.population import MixtureAct
 
     run = Run(run_dir)
     meta = run.metadata
@@ -359,7 +368,11 @@ def load_policy(run_dir: str | Path, checkpoint: str = "final", seed_index: int 
     if spec is None:
         raise ValueError(f"{run_dir} has no policy_spec in metadata.json; it was not written by a policy-learning run")
     specs = spec if isinstance(spec, list) else [spec]
-    acts = [ActorCriticAct.from_spec(s, sample=sample) for s in specs]
+    kinds = {"actor_critic": ActorCriticAct, "mixture": MixtureAct}
+    unknown = [s.get("kind") for s in specs if s.get("kind") not in kinds]
+    if unknown:
+        raise ValueError(f"{run_dir}: unknown policy kind {unknown[0]!r} (known: {', '.join(kinds)})")
+    acts = [kinds[s["kind"]].from_spec(s, sample=sample) for s in specs]
     act = acts[0]
     template = act.init_params(jax.random.key(0), int(meta["obs_dim"]))
     num_seeds = int(meta.get("num_seeds") or 1)
