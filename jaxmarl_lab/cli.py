@@ -1,5 +1,6 @@
 """``jaxmarl-lab`` command line: ``baselines`` (round-robin of scripted policies), ``crossplay``
-(baselines, trained runs and LLMs against each other), ``render`` (a GIF of one game), ``list-envs``,
+(baselines, trained runs and LLMs against each other), ``metagame`` (equilibrium analysis of a
+cross-play file), ``render`` (a GIF of one game), ``list-envs``,
 ``list-models`` (chat models for LLM policies), ``evolve`` (Bucket Brigade genomes),
 ``therapy-table`` (therapists across client conditions), ``results`` (list, show, compare, rank and
 export training runs)."""
@@ -108,6 +109,66 @@ def cmd_crossplay(args) -> int:
     if args.csv:
         result.save_csv(args.csv)
         print(f"wrote {args.csv}", file=sys.stderr)
+    if args.output:
+        for path in write_crossplay_outputs(result, args.output, usage):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def write_crossplay_outputs(result, output: str, usage: dict | None = None) -> list[Path]:
+    """FILE.json (payoff tensor, per-pair statistics), FILE.npz (every game, for bootstrap
+    intervals), FILE.csv (one row per ordered pair), FILE_p0.csv / FILE_p1.csv / FILE_welfare.csv
+    (matrices) and FILE.png (heatmaps)."""
+    import csv
+
+    from jaxmarl_lab.metagame import plot_crossplay
+
+    json_path = Path(output)
+    if json_path.suffix != ".json":
+        json_path = json_path.with_suffix(".json")
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    stem = json_path.with_suffix("")
+    games_path = stem.with_suffix(".npz")
+    result.save_games(games_path)
+    data = result.to_dict()
+    data["games_file"] = games_path.name
+    if usage:
+        data["llm_usage"] = usage
+    json_path.write_text(json.dumps(data, indent=2))
+    written = [json_path, games_path]
+    long_path = stem.with_suffix(".csv")
+    result.save_csv(long_path)
+    written.append(long_path)
+    for suffix, matrix in (("_p0", result.payoffs[..., 0]), ("_p1", result.payoffs[..., 1]),
+                           ("_welfare", result.welfare)):
+        path = Path(f"{stem}{suffix}.csv")
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["P1 \\ P2", *result.names])
+            for name, row in zip(result.names, matrix, strict=True):
+                writer.writerow([name, *(f"{v:.6f}" for v in row)])
+        written.append(path)
+    accept = result.outcome_rates.get("accept")
+    written.append(plot_crossplay(result.names, result.payoffs, result.welfare, stem.with_suffix(".png"), accept))
+    return written
+
+
+def cmd_metagame(args) -> int:
+    from jaxmarl_lab.metagame import format_markdown, load_crossplay, report
+
+    names, payoffs, games = load_crossplay(args.file)
+    if games is None and args.bootstrap:
+        print("note: no per-game data next to the file (FILE.npz); reporting without confidence intervals",
+              file=sys.stderr)
+    result = report(names, payoffs, games, solver=args.solver, samples=args.bootstrap, seed=args.seed)
+    markdown = format_markdown(result, source=Path(args.file).name)
+    print(markdown)
+    stem = Path(args.output) if args.output else Path(args.file).with_suffix("")
+    stem = stem.with_suffix("") if stem.suffix in (".md", ".json") else stem
+    md_path, json_path = Path(f"{stem}_metagame.md"), Path(f"{stem}_metagame.json")
+    md_path.write_text(markdown)
+    json_path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {md_path} and {json_path}", file=sys.stderr)
     return 0
 
 
@@ -408,8 +469,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrency", type=int, default=8, help="LLM requests in flight at once")
     p.add_argument("--json", default=None, help="write the result (and LLM usage) as JSON")
     p.add_argument("--csv", default=None, help="write one row per matchup as CSV")
+    p.add_argument("--output", default=None, metavar="FILE.json",
+                   help="write FILE.json, FILE.npz (every game), CSVs and FILE.png (heatmaps)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_crossplay)
+
+    p = sub.add_parser("metagame", help="symmetric meta-game of a crossplay file: equilibrium, regrets, welfare, CIs")
+    p.add_argument("file", help="a crossplay JSON written with --output (its .npz gives bootstrap intervals)")
+    p.add_argument("--solver", default="nash", choices=("nash", "replicator", "fictitious_play", "uniform"),
+                   help="nash: maximum-entropy symmetric equilibrium by support enumeration")
+    p.add_argument("--bootstrap", type=int, default=500, help="bootstrap resamples (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--output", default=None, help="output stem (default: next to FILE)")
+    p.set_defaults(func=cmd_metagame)
 
     p = sub.add_parser("render", help="play one game with baseline policies and save it as a GIF")
     p.add_argument("--env", default="bargain", help=f"one of: {', '.join(list_envs())}")
