@@ -1,6 +1,6 @@
 """Fictitious Co-Play (Strouse et al. 2021): a best response to a pool of partners of many skill levels.
 
-    python algos/fcp.py --config configs/fcp.yaml [--population-size 4 --snapshot-interval 250000 --prioritized]
+    python algos/fcp.py --config configs/fcp.yaml [--population-size 4 --snapshot-interval 262144 --prioritized]
 
 1. **Partners.** ``population_size`` PPO self-play runs (algos/ppo_bargain.py, one network per
    seat) with different seeds, vmapped into one program. Every ``snapshot_interval`` env steps
@@ -43,8 +43,8 @@ class Config:
     hidden_size: int = 128  # MLP width of partners and responses
     num_layers: int = 2
     population_size: int = 3  # self-play runs (seeds) that make the partner pool
-    partner_timesteps: int = 1_000_000  # env steps of each self-play run
-    snapshot_interval: int = 250_000  # env steps (per run) between snapshots
+    partner_timesteps: int = 1_048_576  # env steps of each self-play run (64 PPO updates of 256 x 64)
+    snapshot_interval: int = 262_144  # env steps (per run) between snapshots: a multiple of 256 x 64
     partner_num_envs: int = 256
     partner_rollout: int = 64
     partner_lr: float = 3e-4

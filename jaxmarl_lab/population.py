@@ -77,11 +77,11 @@ class MixtureAct:
 
     def component_logits(self, params, obs, mask) -> jax.Array:
         """Masked logits [K, A] of every component of the observer's seat."""
-        seat = self._seat(obs)
-        components = jax.tree_util.tree_map(lambda p: p[seat], params["components"])
         network = self.network
-        logits = jax.vmap(lambda p: _logits(network.apply(p, obs[None]))[0])(components)
-        return masked_logits(logits, mask[None])
+        # Every seat's components, then pick the observer's seat: indexing the parameters by a
+        # (vmapped) seat would copy the whole population once per game.
+        per_seat = jax.vmap(jax.vmap(lambda p: _logits(network.apply(p, obs[None]))[0]))(params["components"])
+        return masked_logits(per_seat[self._seat(obs)], mask[None])
 
     def component_probs(self, params, obs, mask) -> tuple[jax.Array, jax.Array]:
         """(action probabilities [K, A] of every component, mixture weights [K]) for the observer's seat."""

@@ -87,6 +87,12 @@ def test_agent_gae_equals_turn_based_gae_on_random_games():
     ("deep_cfr", None, "configs/deep_cfr.yaml"),
     ("deep_cfr", "leduc_poker", "configs/deep_cfr_leduc.yaml"),
     ("deep_cfr", "bargain", "configs/deep_cfr_bargain.yaml"),
+    ("psro", None, "configs/psro.yaml"),
+    ("psro", "leduc_poker", "configs/psro_leduc.yaml"),
+    ("psro", "bargain", "configs/psro_bargain.yaml"),
+    ("ex2psro", None, "configs/ex2psro.yaml"),
+    ("ex2psro", "bargain", "configs/ex2psro_bargain.yaml"),
+    ("fcp", None, "configs/fcp.yaml"),
 ])
 def test_yaml_configs_equal_the_defaults(algorithm, env, path):
     """Config fields equal the algorithm's defaults for the env; driver options (RunOptions) may follow."""

@@ -144,6 +144,25 @@ def test_mixture_draws_one_component_per_game():
     assert abs(result.mean_returns[0] - exact[0]) < 4 * stderr[0]
 
 
+def test_mixture_acting_does_not_copy_the_population_per_game():
+    """vmapped over games, a 16-policy mixture needs activations, not one parameter copy per game."""
+    from algos import psro
+    from jaxmarl_lab.population import MixtureAct
+
+    env, num_games = jl.make("bargain"), 4096
+    config = psro.Config(env="bargain", hidden_size=128, max_policies=16)
+    act = psro.make_policy(config, env, None).act_fn
+    assert isinstance(act, MixtureAct)
+    obs, state = env.reset(jax.random.key(0))
+    params = act.init_params(jax.random.key(1), obs.shape[-1])
+    mask = env.legal_actions(state)
+    play = jax.jit(jax.vmap(lambda o, key: act(params, o, mask, key, key)))
+    batch = jnp.broadcast_to(obs[0], (num_games,) + obs[0].shape)
+    compiled = play.lower(batch, jax.random.split(jax.random.key(2), num_games)).compile()
+    param_bytes = sum(x.nbytes for x in jax.tree_util.tree_leaves(params["components"]))
+    assert compiled.memory_analysis().temp_size_in_bytes < 0.05 * num_games * param_bytes
+
+
 # ---- Ex²PSRO pieces ------------------------------------------------------------------------------
 def test_kl_term_is_zero_when_the_response_equals_the_exploration_policy():
     from jaxmarl_lab.oracle import kl_to_exploration
@@ -189,6 +208,10 @@ def test_exploration_experts_are_the_top_k_by_welfare():
 def test_fcp_pool_sampling():
     from algos.fcp import Config, pool_weights
 
+    default = Config()  # the default config is valid: whole PPO updates per snapshot
+    assert default.partner_config().total_timesteps == default.rounds * default.snapshot_interval
+    with pytest.raises(ValueError, match="multiple of"):
+        Config(snapshot_interval=250_000).partner_config()
     uniform = pool_weights(Config(population_size=3), 12)
     np.testing.assert_allclose(uniform, np.full(12, 1 / 12))
     prioritised = pool_weights(Config(population_size=3, prioritized=True, uniform_prob=0.5, recent_window=2), 12)
