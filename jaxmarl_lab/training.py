@@ -5,9 +5,9 @@ resumes a run directory (``jaxmarl_lab.results``), then loops jitted ``train_chu
 the host: a tqdm bar with env-steps/s and the headline metric, one ``metrics.csv`` row per
 update (plus wandb/TensorBoard when asked), evaluation every ``eval_interval`` env steps with
 a ``best`` checkpoint, periodic ``step_<n>`` checkpoints, and at the end a ``final`` checkpoint,
-``final_eval.json``, plots and the run's status. Ctrl-C (or ``--stop-at-step``) saves a
-checkpoint and marks the run ``interrupted``; ``--resume-from RUN_DIR`` continues it exactly.
-``--num-seeds K`` vmaps K independent runs into the same program.
+``final_eval.json``, plots and the run's status. Ctrl-C (after the current chunk; twice: at once)
+or ``--stop-at-step`` saves a checkpoint and marks the run ``interrupted``; ``--resume-from RUN_DIR``
+continues it exactly. ``--num-seeds K`` vmaps K independent runs into the same program.
 
 Contract with the algorithm: ``Config`` has ``env``, ``seed``, ``num_seeds``, ``updates_per_chunk``,
 ``eval_interval``, ``eval_games``, ``checkpoint_interval`` and the properties ``num_updates`` and
@@ -17,7 +17,9 @@ whose runner has ``.params`` and ``.update``; ``make_policy(config, env, params)
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +47,41 @@ LOWER_IS_BETTER = ("nash_conv",)
 
 class _StopRequested(Exception):
     """--stop-at-step reached: leave like an interrupt, resumable."""
+
+
+class _GracefulInterrupt:
+    """Ctrl-C stops the run after the current chunk instead of wherever Python happens to be.
+
+    A KeyboardInterrupt raised inside JAX's compilation or dispatch can leave a lock held, and the
+    checkpoint written next then hangs. The first Ctrl-C only sets a flag that the loop checks after
+    each chunk; a second one interrupts at once. A launcher that ignores SIGINT is respected.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nCtrl-C: stopping after the current chunk and saving a checkpoint (Ctrl-C again to stop at once)",
+              file=sys.stderr)
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _GracefulInterrupt:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
 
 def _crossed(interval: int, before: int, after: int) -> bool:
@@ -226,116 +263,119 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
                            wandb_name=options.wandb_name, wandb_tags=options.wandb_tags,
                            wandb_mode=options.wandb_mode, tensorboard=options.tensorboard, resume=resuming)
 
-    print(f"{algorithm}: run {run.run_id} -> {run.path}", file=sys.stderr)
-    runner = init(keys)
-    if resuming:
-        name = latest_step_checkpoint(run.checkpoints_dir)
-        if name is None:
-            print(f"error: {run.path} has no step_<n> checkpoint to resume from", file=sys.stderr)
-            return TrainResult(2, run, error=f"{run.path} has no step_<n> checkpoint to resume from")
-        runner = restore_checkpoint(run.checkpoints_dir, name, runner)
-        print(f"resumed from checkpoint {name}", file=sys.stderr)
-    run.update_metadata(status="running")
+    with _GracefulInterrupt() as interrupt:
+        print(f"{algorithm}: run {run.run_id} -> {run.path}", file=sys.stderr)
+        runner = init(keys)
+        if resuming:
+            name = latest_step_checkpoint(run.checkpoints_dir)
+            if name is None:
+                print(f"error: {run.path} has no step_<n> checkpoint to resume from", file=sys.stderr)
+                return TrainResult(2, run, error=f"{run.path} has no step_<n> checkpoint to resume from")
+            runner = restore_checkpoint(run.checkpoints_dir, name, runner)
+            print(f"resumed from checkpoint {name}", file=sys.stderr)
+        run.update_metadata(status="running")
 
-    spu, total_updates = config.steps_per_update, config.num_updates
-    if total_updates * spu != getattr(config, "total_timesteps", total_updates * spu):
-        print(f"note: total_timesteps {config.total_timesteps:,} rounded up to {total_updates * spu:,} "
-              f"({total_updates} updates of {spu:,} steps, in chunks of {config.updates_per_chunk})", file=sys.stderr)
-    update = lambda: int(np.ravel(jax.device_get(runner.update))[0])
-    eval_key = jax.random.key(config.seed + 1_000_003)
-    sign = -1.0 if eval_metric in LOWER_IS_BETTER else 1.0  # the best checkpoint maximises sign * metric
-    best = run.metadata.get("best_eval", {}).get(eval_metric, -sign * np.inf)
-    bar = tqdm(total=total_updates * spu, initial=update() * spu, unit="step", unit_scale=True,
-               disable=options.quiet, desc=algorithm, dynamic_ncols=True)
-    session_start, session_steps0 = time.perf_counter(), update() * spu
-    previous_time = float(run.metadata.get("train_time_s") or 0.0)
-    window = EpisodeWindow()
-    for row in run.read_metrics() if resuming else ():  # the counters continue where the run stopped
-        if row.get("env_steps", 0) <= session_steps0 and row.get("episodes") is not None:
-            window.row(row, 0.0)
+        spu, total_updates = config.steps_per_update, config.num_updates
+        if total_updates * spu != getattr(config, "total_timesteps", total_updates * spu):
+            print(f"note: total_timesteps {config.total_timesteps:,} rounded up to {total_updates * spu:,} "
+                  f"({total_updates} updates of {spu:,} steps, in chunks of {config.updates_per_chunk})",
+                  file=sys.stderr)
+        update = lambda: int(np.ravel(jax.device_get(runner.update))[0])
+        eval_key = jax.random.key(config.seed + 1_000_003)
+        sign = -1.0 if eval_metric in LOWER_IS_BETTER else 1.0  # the best checkpoint maximises sign * metric
+        best = run.metadata.get("best_eval", {}).get(eval_metric, -sign * np.inf)
+        bar = tqdm(total=total_updates * spu, initial=update() * spu, unit="step", unit_scale=True,
+                   disable=options.quiet, desc=algorithm, dynamic_ncols=True)
+        session_start, session_steps0 = time.perf_counter(), update() * spu
+        previous_time = float(run.metadata.get("train_time_s") or 0.0)
+        window = EpisodeWindow()
+        for row in run.read_metrics() if resuming else ():  # the counters continue where the run stopped
+            if row.get("env_steps", 0) <= session_steps0 and row.get("episodes") is not None:
+                window.row(row, 0.0)
 
-    def record(status: str, error: str | None = None) -> None:
-        elapsed = time.perf_counter() - session_start
-        steps = update() * spu
-        run.finish(status, error=error, total_env_steps=steps, train_time_s=previous_time + elapsed,
-                   steps_per_s=(steps - session_steps0) / max(elapsed, 1e-9))
-
-    def evaluate_now(final: bool) -> dict:
-        nonlocal best
-        steps = update() * spu
-        report = evaluate_seeds(config, env, make_policy, runner.params, jax.random.fold_in(eval_key, steps),
-                                config.eval_games)
-        wall = previous_time + time.perf_counter() - session_start
-        logger.log(steps, {"env_steps": steps, "eval/time_s": wall,
-                           **{f"eval/{k}": v for k, v in report["summary"].items() if "/seed" not in k}})
-        score = report["summary"].get(eval_metric)
-        if score is not None and sign * score > sign * best:
-            best = score
-            save_checkpoint(run.checkpoints_dir, "best", runner)
-            _save_policy_params(run, "best", policy_params(runner.params))
-            run.update_metadata(best_eval={eval_metric: score, "env_steps": steps})
-        if not final:
-            bar.write(f"[eval @ {steps:,} steps] {eval_metric} = {score:.4f} (best {best:.4f})")
-        if on_progress is not None:
-            on_progress(run)
-        return report
-
-    try:
-        while update() < total_updates:
-            before = update() * spu
-            runner, metrics = train_chunk(runner)
-            metrics = jax.device_get(metrics)
-            steps_now = update() * spu
-            rows = _flat_rows(metrics, seeds)
+        def record(status: str, error: str | None = None) -> None:
             elapsed = time.perf_counter() - session_start
-            speed = (steps_now - session_steps0) / max(elapsed, 1e-9)
-            for i, row in enumerate(rows):
-                row_steps = before + (i + 1) * spu
-                logger.log(row_steps, {"env_steps": row_steps, "update": row_steps // spu, **row,
-                                       **window.row(row, speed)})
-            bar.update(steps_now - bar.n)
-            bar.set_postfix({"steps/s": f"{(steps_now - session_steps0) / max(elapsed, 1e-9):,.0f}",
-                             progress_metric: f"{rows[-1].get(progress_metric, float('nan')):.3f}"})
-            if _crossed(config.checkpoint_interval, before, steps_now):
-                save_checkpoint(run.checkpoints_dir, f"step_{steps_now}", runner)
-            if _crossed(config.eval_interval, before, steps_now) and steps_now < total_updates * spu:
-                evaluate_now(final=False)
-            if options.stop_at_step and steps_now >= options.stop_at_step and steps_now < total_updates * spu:
-                raise _StopRequested
-        bar.close()
-        save_checkpoint(run.checkpoints_dir, f"step_{update() * spu}", runner)
-        save_checkpoint(run.checkpoints_dir, "final", runner)
-        _save_policy_params(run, "final", policy_params(runner.params))
-        print(f"final evaluation: {config.eval_games} games per matchup ...", file=sys.stderr)
-        report = evaluate_now(final=True)
-        run.write_final_eval(report)
-        plot_training_curves(run.read_metrics(), run.plots_dir / "training_curves.png")
-        plot_nash_conv(run.read_metrics(), run.plots_dir / "nash_conv.png")
-        if options.eval_gif:
-            _save_eval_gif(run, env, make_policy, config, runner.params, eval_key, options.eval_gif_fps)
-        record("completed")
-        logger.close()
-        print(format_report(report))
-        print(f"\nresults: {run.path} (metrics.csv, final_eval.json, plots/, checkpoints/)")
-        return TrainResult(0, run, report)
-    except (KeyboardInterrupt, _StopRequested) as stop:
-        bar.close()
-        steps = update() * spu
-        save_checkpoint(run.checkpoints_dir, f"step_{steps}", runner)
-        plot_training_curves(run.read_metrics(), run.plots_dir / "training_curves.png")
-        record("interrupted")
-        logger.close()
-        if on_progress is not None:
-            on_progress(run)
-        why = "stopped at --stop-at-step" if isinstance(stop, _StopRequested) else "interrupted"
-        print(f"\n{why} at {steps:,} env steps; checkpoint saved. Continue with:\n"
-              f"  python algos/{algorithm}.py --resume-from {run.path}", file=sys.stderr)
-        return TrainResult(0 if isinstance(stop, _StopRequested) else 130, run)
-    except Exception as err:
-        bar.close()
-        record("failed", error=f"{type(err).__name__}: {err}")
-        logger.close()
-        raise
+            steps = update() * spu
+            run.finish(status, error=error, total_env_steps=steps, train_time_s=previous_time + elapsed,
+                       steps_per_s=(steps - session_steps0) / max(elapsed, 1e-9))
+
+        def evaluate_now(final: bool) -> dict:
+            nonlocal best
+            steps = update() * spu
+            report = evaluate_seeds(config, env, make_policy, runner.params, jax.random.fold_in(eval_key, steps),
+                                    config.eval_games)
+            wall = previous_time + time.perf_counter() - session_start
+            logger.log(steps, {"env_steps": steps, "eval/time_s": wall,
+                               **{f"eval/{k}": v for k, v in report["summary"].items() if "/seed" not in k}})
+            score = report["summary"].get(eval_metric)
+            if score is not None and sign * score > sign * best:
+                best = score
+                save_checkpoint(run.checkpoints_dir, "best", runner)
+                _save_policy_params(run, "best", policy_params(runner.params))
+                run.update_metadata(best_eval={eval_metric: score, "env_steps": steps})
+            if not final:
+                bar.write(f"[eval @ {steps:,} steps] {eval_metric} = {score:.4f} (best {best:.4f})")
+            if on_progress is not None:
+                on_progress(run)
+            return report
+
+        try:
+            while update() < total_updates:
+                before = update() * spu
+                runner, metrics = train_chunk(runner)
+                metrics = jax.device_get(metrics)
+                steps_now = update() * spu
+                rows = _flat_rows(metrics, seeds)
+                elapsed = time.perf_counter() - session_start
+                speed = (steps_now - session_steps0) / max(elapsed, 1e-9)
+                for i, row in enumerate(rows):
+                    row_steps = before + (i + 1) * spu
+                    logger.log(row_steps, {"env_steps": row_steps, "update": row_steps // spu, **row,
+                                           **window.row(row, speed)})
+                bar.update(steps_now - bar.n)
+                bar.set_postfix({"steps/s": f"{(steps_now - session_steps0) / max(elapsed, 1e-9):,.0f}",
+                                 progress_metric: f"{rows[-1].get(progress_metric, float('nan')):.3f}"})
+                if _crossed(config.checkpoint_interval, before, steps_now):
+                    save_checkpoint(run.checkpoints_dir, f"step_{steps_now}", runner)
+                if _crossed(config.eval_interval, before, steps_now) and steps_now < total_updates * spu:
+                    evaluate_now(final=False)
+                if options.stop_at_step and steps_now >= options.stop_at_step and steps_now < total_updates * spu:
+                    raise _StopRequested
+                interrupt.check()
+            bar.close()
+            save_checkpoint(run.checkpoints_dir, f"step_{update() * spu}", runner)
+            save_checkpoint(run.checkpoints_dir, "final", runner)
+            _save_policy_params(run, "final", policy_params(runner.params))
+            print(f"final evaluation: {config.eval_games} games per matchup ...", file=sys.stderr)
+            report = evaluate_now(final=True)
+            run.write_final_eval(report)
+            plot_training_curves(run.read_metrics(), run.plots_dir / "training_curves.png")
+            plot_nash_conv(run.read_metrics(), run.plots_dir / "nash_conv.png")
+            if options.eval_gif:
+                _save_eval_gif(run, env, make_policy, config, runner.params, eval_key, options.eval_gif_fps)
+            record("completed")
+            logger.close()
+            print(format_report(report))
+            print(f"\nresults: {run.path} (metrics.csv, final_eval.json, plots/, checkpoints/)")
+            return TrainResult(0, run, report)
+        except (KeyboardInterrupt, _StopRequested) as stop:
+            bar.close()
+            steps = update() * spu
+            save_checkpoint(run.checkpoints_dir, f"step_{steps}", runner)
+            plot_training_curves(run.read_metrics(), run.plots_dir / "training_curves.png")
+            record("interrupted")
+            logger.close()
+            if on_progress is not None:
+                on_progress(run)
+            why = "stopped at --stop-at-step" if isinstance(stop, _StopRequested) else "interrupted"
+            print(f"\n{why} at {steps:,} env steps; checkpoint saved. Continue with:\n"
+                  f"  python algos/{algorithm}.py --resume-from {run.path}", file=sys.stderr)
+            return TrainResult(0 if isinstance(stop, _StopRequested) else 130, run)
+        except Exception as err:
+            bar.close()
+            record("failed", error=f"{type(err).__name__}: {err}")
+            logger.close()
+            raise
 
 
 def _save_eval_gif(run: Run, env, make_policy, config, params, key, fps: float) -> None:
