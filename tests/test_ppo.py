@@ -250,7 +250,9 @@ def test_ctrl_c_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path):
     cmd = [sys.executable, str(ROOT / "algos/ppo_bargain.py"), "--config", str(ROOT / "configs/ppo.yaml"),
            "--num-envs", "32", "--rollout", "16", "--total-timesteps", "100000000", "--updates-per-chunk", "2",
            "--eval-interval", "0", "--checkpoint-interval", "0", "--results-dir", str(results), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    # a terminal's Ctrl-C: the run must not inherit an ignored or blocked SIGINT from the test worker
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            preexec_fn=_terminal_sigint)
     deadline = time.time() + 240
     while time.time() < deadline and not list(results.glob("ppo_bargain/*/metrics.csv")):
         time.sleep(0.2)
@@ -266,21 +268,36 @@ def test_ctrl_c_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path):
     assert "--resume-from" in err
 
 
+def _terminal_sigint() -> None:
+    """SIGINT as a terminal delivers it: default disposition, not blocked. In CI the xdist worker
+    that runs these tests was seen with SIGINT ignored or blocked (set by an earlier test's library),
+    which a child process inherits."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 def test_first_ctrl_c_waits_for_the_chunk_and_a_second_stops_at_once():
     import os
     import signal
 
     from jaxmarl_lab.training import _GracefulInterrupt
 
-    before = signal.getsignal(signal.SIGINT)
-    with _GracefulInterrupt() as interrupt:
-        os.kill(os.getpid(), signal.SIGINT)  # first: only a request, nothing raised mid-computation
-        assert interrupt.requested
-        with pytest.raises(KeyboardInterrupt):
-            interrupt.check()
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)  # second: at once
-    assert signal.getsignal(signal.SIGINT) is before
+    inherited = signal.getsignal(signal.SIGINT), signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a plain `python` process's handler
+    try:
+        with _GracefulInterrupt() as interrupt:
+            os.kill(os.getpid(), signal.SIGINT)  # first: only a request, nothing raised mid-computation
+            assert interrupt.requested, f"SIGINT handler/blocked mask inherited by this worker: {inherited}"
+            with pytest.raises(KeyboardInterrupt):
+                interrupt.check()
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)  # second: at once
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited[0])
+        signal.pthread_sigmask(signal.SIG_SETMASK, inherited[1])
 
 
 def test_config_defaults_equal_the_default_yaml():
