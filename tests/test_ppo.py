@@ -259,7 +259,12 @@ def test_ctrl_c_saves_a_checkpoint_and_marks_the_run_interrupted(tmp_path):
     # metrics.csv exists before the first compile finishes: Ctrl-C lands in JAX's compilation or
     # dispatch, and the run still stops cleanly after its first chunk
     os.kill(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=240)
+    try:
+        _, err = proc.communicate(timeout=240)
+    finally:  # a run that missed the signal must not train on through the rest of the suite
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, err
     run = only_run(tmp_path)
     meta = json.loads((run / "metadata.json").read_text())
