@@ -164,6 +164,23 @@ class Bargain(Env):
         )
         return self._observations(state), state
 
+    def resample_deal(self, key: jax.Array, obs: jax.Array) -> tuple[jax.Array, BargainState]:
+        """An initial state consistent with what one player's observation ``obs`` reveals: the
+        observer's values and outside offer are read from ``obs``; the opponent's are drawn from
+        the chance distribution (values U{lo..hi} per item type, outside offer U{1..M}). Decision-time
+        search (``algos/is_mcts.py``) draws its worlds this way and replays the public history."""
+        k, hi = self.num_items, self.value_range[1]
+        seat = jnp.round(obs[self.seat_slot]).astype(jnp.int32)
+        own_values = jnp.round(obs[:k] * hi).astype(jnp.int32)
+        own_max = (own_values * jnp.asarray(self.quantities, jnp.int32)).sum()
+        own_outside = jnp.round(obs[k] * own_max).astype(jnp.int32)
+        _, drawn = self.reset_env(key, self.default_params)
+        first = seat == 0
+        values = jnp.where(first, jnp.stack([own_values, drawn.values[1]]), jnp.stack([drawn.values[0], own_values]))
+        outside = jnp.where(first, jnp.stack([own_outside, drawn.outside[1]]),
+                            jnp.stack([drawn.outside[0], own_outside]))
+        return self.deal(values, outside)
+
     def _player_deals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One player's chance outcomes: values [n, k], outside offers [n], probabilities [n]."""
         lo, hi = self.value_range

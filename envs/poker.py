@@ -119,6 +119,26 @@ class _Poker(Env):
     def reset_env(self, key, params):
         return self.deal(jax.random.permutation(key, self.deck_size)[: self.cards_dealt])
 
+    def resample_deal(self, key: jax.Array, obs: jax.Array) -> tuple[jax.Array, PokerState]:
+        """An initial state consistent with what one player's observation ``obs`` reveals (its own
+        card, and the public card once revealed); the other cards are dealt uniformly from the rest
+        of the deck. Decision-time search (``algos/is_mcts.py``) draws its worlds this way."""
+        deck = jnp.arange(self.deck_size)
+        seat = jnp.round(obs[1]).astype(jnp.int32)
+        own = jnp.argmax(obs[2:2 + self.deck_size]).astype(jnp.int32)
+        known = deck == own
+        if self.has_public_card:
+            public_bits = obs[2 + self.deck_size:2 + 2 * self.deck_size]
+            revealed = public_bits.max() > 0.5
+            public = jnp.argmax(public_bits).astype(jnp.int32)
+            known = known | (revealed & (deck == public))
+        unknown_first = jnp.argsort(jax.random.uniform(key, (self.deck_size,)) + 2.0 * known).astype(jnp.int32)
+        other = unknown_first[0]
+        cards = [jnp.where(seat == 0, own, other), jnp.where(seat == 0, other, own)]
+        if self.has_public_card:
+            cards.append(jnp.where(revealed, public, unknown_first[1]))
+        return self.deal(jnp.stack(cards))
+
     def num_deals(self) -> int:
         return int(np.prod(range(self.deck_size - self.cards_dealt + 1, self.deck_size + 1)))
 

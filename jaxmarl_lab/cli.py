@@ -73,13 +73,21 @@ def policy_from_spec(env, spec: str, args) -> tuple[str, object]:
         from jaxmarl_lab.training import load_policy
 
         return f"run:{Path(value).name}", load_policy(value)
+    if kind == "search":  # search:RUN_DIR[:NUM_SIMULATIONS]: IS-MCTS over the run's policy (algos/is_mcts.py)
+        import importlib
+
+        from jaxmarl_lab.training import load_policy
+
+        run_dir, _, sims = value.rpartition(":") if value.rpartition(":")[2].isdigit() else (value, "", "100")
+        search = importlib.import_module("algos.is_mcts")
+        return f"search:{Path(run_dir).name}:{sims}", search.search_policy(env, load_policy(run_dir), int(sims))
     if kind == "llm":
         from jaxmarl_lab.llm import llm_policy
 
         cache = False if args.no_cache else args.cache_dir
         return f"llm:{Path(value).stem if value.endswith('.json') else value}", llm_policy(
             env, value, cache_dir=cache, max_concurrency=args.max_concurrency)
-    raise ValueError(f"unknown policy spec {spec!r}: use baseline:NAME, run:RUN_DIR or llm:MODEL")
+    raise ValueError(f"unknown policy spec {spec!r}: use baseline:NAME, run:RUN_DIR, search:RUN_DIR:SIMS or llm:MODEL")
 
 
 def cmd_crossplay(args) -> int:
@@ -459,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("crossplay", help="every ordered pair of baselines, trained runs and LLMs (two-player envs)")
     p.add_argument("--env", default="bargain", help=f"one of: {', '.join(list_envs())}")
     p.add_argument("--policies", nargs="+", required=True,
-                   help="entries baseline:NAME, run:RUN_DIR or llm:MODEL (a predefined model or a JSON config)")
+                   help="entries baseline:NAME, run:RUN_DIR, search:RUN_DIR:SIMS (IS-MCTS) or llm:MODEL "
+                        "(a predefined model or a JSON config)")
     p.add_argument("--num-games", type=int, default=1000, help="games per ordered matchup")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",

@@ -26,26 +26,29 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxmarl_lab.env import tree_select
-from jaxmarl_lab.policies import Policy, act_in_episode
+from jaxmarl_lab.policies import Policy, act_in_episode, initial_memory
 
 #: folded into a game's key to get the key that stays fixed for the whole game: a policy mixture
 #: (PSRO's meta-strategy) draws its component from it once per game, not once per decision
 _EPISODE_SALT = 0x5EED
 
 
-def _play_episode(env, joint_act, key, env_params, record: bool = False):
+def _play_episode(env, joint_act, key, env_params, record: bool = False, memory=()):
     """One episode to the end (at most ``env.max_steps`` steps): returns, length, outcome indicators
-    (and, with ``record``, the rendered frame of every state: [max_steps + 1, H, W, 3])."""
+    (and, with ``record``, the rendered frame of every state: [max_steps + 1, H, W, 3]).
+
+    ``joint_act(obs, mask, key, episode_key, memory) -> (actions, memory)``; ``memory`` is the
+    policies' per-game memory at the start (``()`` when no policy keeps one)."""
     key_reset, key_steps = jax.random.split(key)
     episode_key = jax.random.fold_in(key, _EPISODE_SALT)  # constant for the whole game (policy mixtures)
     obs, state = env.reset(key_reset, env_params)
     zero_returns = jnp.zeros((env.num_agents,), jnp.float32)
 
     def body(carry, step_key):
-        obs, state, done, returns, length = carry
+        obs, state, done, returns, length, memory = carry
         key_act, key_step = jax.random.split(step_key)
         mask = env.action_mask(state, env_params) & ~done   # a finished game has no legal move
-        action = joint_act(obs, mask, key_act, episode_key)
+        action, memory = joint_act(obs, mask, key_act, episode_key, memory)
         next_obs, next_state, reward, step_done, _ = env.step(key_step, state, action, env_params)
         alive = ~done
         returns = returns + jnp.where(alive, reward, 0.0)
@@ -53,11 +56,11 @@ def _play_episode(env, joint_act, key, env_params, record: bool = False):
         state = tree_select(done, state, next_state)
         obs = tree_select(done, obs, next_obs)
         frame = env.render(state, env_params) if record else None
-        return (obs, state, done | step_done, returns, length), frame
+        return (obs, state, done | step_done, returns, length, memory), frame
 
     first_frame = env.render(state, env_params) if record else None
-    carry = (obs, state, jnp.zeros((), bool), zero_returns, jnp.zeros((), jnp.int32))
-    (obs, state, done, returns, length), frames = jax.lax.scan(
+    carry = (obs, state, jnp.zeros((), bool), zero_returns, jnp.zeros((), jnp.int32), memory)
+    (obs, state, done, returns, length, _), frames = jax.lax.scan(
         body, carry, jax.random.split(key_steps, env.max_steps)
     )
     outcomes = {k: jnp.asarray(v, jnp.float32) for k, v in env.outcome_statistics(state, env_params).items()}
@@ -66,18 +69,20 @@ def _play_episode(env, joint_act, key, env_params, record: bool = False):
     return returns, length, outcomes
 
 
-def _seat_actions(env, policies: Sequence[Policy], obs, mask, key, episode_key):
-    """Every seat's action. Seats played by one host-call policy (an LLM) are vmapped together so
-    that a step makes one host call for all of them."""
+def _seat_actions(env, policies: Sequence[Policy], obs, mask, key, episode_key, memory):
+    """Every seat's action and memory. Seats played by one host-call policy (an LLM) are vmapped
+    together so that a step makes one host call for all of them."""
     dtype = env.action_space().dtype
     keys = jax.random.split(key, len(policies))
     actions: list = [None] * len(policies)
+    memory = list(memory)
     groups: dict = {}
     for i, p in enumerate(policies):
         if getattr(p.act_fn, "batch_over_seats", False):
             groups.setdefault(id(p.act_fn), []).append(i)
         else:
-            actions[i] = jnp.asarray(act_in_episode(p, obs[i], mask[i], keys[i], episode_key), dtype)
+            action, memory[i] = act_in_episode(p, obs[i], mask[i], keys[i], episode_key, memory[i])
+            actions[i] = jnp.asarray(action, dtype)
     for seats in groups.values():
         index = jnp.asarray(seats)
         act_fn = policies[seats[0]].act_fn
@@ -85,19 +90,21 @@ def _seat_actions(env, policies: Sequence[Policy], obs, mask, key, episode_key):
         batch = jax.vmap(act_fn)(params, obs[index], mask[index], keys[index])
         for j, i in enumerate(seats):
             actions[i] = jnp.asarray(batch[j], dtype)
-    return jnp.stack(actions)
+    return jnp.stack(actions), tuple(memory)
 
 
 @partial(jax.jit, static_argnames=("env", "num_episodes"))
 def _evaluate_chunk(env, policies: tuple, num_episodes: int, key, env_params):
     joint_act = partial(_seat_actions, env, policies)
+    memory = tuple(initial_memory(p) for p in policies)
     keys = jax.random.split(key, num_episodes)
-    return jax.vmap(lambda k: _play_episode(env, joint_act, k, env_params))(keys)
+    return jax.vmap(lambda k: _play_episode(env, joint_act, k, env_params, memory=memory))(keys)
 
 
 @partial(jax.jit, static_argnames=("env",))
 def _record_episode(env, policies: tuple, key, env_params):
-    return _play_episode(env, partial(_seat_actions, env, policies), key, env_params, record=True)
+    return _play_episode(env, partial(_seat_actions, env, policies), key, env_params, record=True,
+                         memory=tuple(initial_memory(p) for p in policies))
 
 
 def record_episode(env, policies, key: jax.Array, params=None) -> tuple[np.ndarray, EvalResult]:
@@ -125,29 +132,39 @@ def _crossplay_chunk(env, policies: tuple, num_games: int, key, env_params):
 
     def branches(seat: int, pair):
         # a batched switch runs every branch; host-call policies get an empty mask where they do not
-        # play this seat, so they send no request for those games
+        # play this seat, so they send no request for those games. Every branch carries the memory
+        # of every policy (a tuple) and updates only its own entry.
         out = []
         for b, policy in enumerate(policies):
             p = _for_seat(policy, seat)
             plays = (pair[seat] == b) if _host_call(p) else True
-            out.append(lambda o, m, k, e, p=p, plays=plays: jnp.asarray(act_in_episode(p, o, m & plays, k, e), dtype))
+            out.append(partial(_switch_branch, p, b, plays, dtype))
         return out
 
-    def joint_act(pair, obs, mask, key, episode_key):
+    def joint_act(pair, obs, mask, key, episode_key, memory):
         keys = jax.random.split(key, 2)
-        return jnp.stack([jax.lax.switch(pair[s], branches(s, pair), obs[s], mask[s], keys[s], episode_key)
-                          for s in range(2)])
+        acted = [jax.lax.switch(pair[s], branches(s, pair), obs[s], mask[s], keys[s], episode_key, memory[s])
+                 for s in range(2)]
+        return jnp.stack([a for a, _ in acted]), tuple(m for _, m in acted)
 
     rows, cols = jnp.meshgrid(jnp.arange(n), jnp.arange(n), indexing="ij")
     pairs = jnp.stack([rows.ravel(), cols.ravel()], axis=-1)  # [n*n, 2]
     keys = jax.random.split(key, num_games)  # shared by all matchups: common random numbers
 
+    memory = tuple(tuple(initial_memory(_for_seat(p, s)) for p in policies) for s in range(2))
+
     def games_for_pair(pair):
-        return jax.vmap(lambda k: _play_episode(env, partial(joint_act, pair), k, env_params))(keys)
+        return jax.vmap(lambda k: _play_episode(env, partial(joint_act, pair), k, env_params, memory=memory))(keys)
 
     returns, lengths, outcomes = jax.vmap(games_for_pair)(pairs)
     reshape = lambda x: x.reshape((n, n) + x.shape[1:])
     return jax.tree_util.tree_map(reshape, (returns, lengths, outcomes))
+
+
+def _switch_branch(policy: Policy, index: int, plays, dtype, obs, mask, key, episode_key, memories: tuple):
+    """One ``lax.switch`` branch: ``policy`` (entry ``index`` of ``memories``) acts."""
+    action, memory = act_in_episode(policy, obs, mask & plays, key, episode_key, memories[index])
+    return jnp.asarray(action, dtype), memories[:index] + (memory,) + memories[index + 1:]
 
 
 def _chunks(total: int, target: int) -> tuple[int, int]:
@@ -383,27 +400,31 @@ def crossplay(env, policies: dict[str, Policy], num_games: int, key: jax.Array, 
 def _versus_chunk(env, policy: Policy, opponents: tuple, num_games: int, key, env_params):
     """``policy`` in seat s against opponent o, for every (o, s): returns [n_opponents, 2, G, ...]."""
     dtype = env.action_space().dtype
-    branches = [(lambda o, m, k, e, p=p: jnp.asarray(act_in_episode(p, o, m, k, e), dtype)) for p in opponents]
+    branches = [partial(_switch_branch, p, b, True, dtype) for b, p in enumerate(opponents)]
 
-    def joint_act(opponent, seat, obs, mask, key, episode_key):
+    def joint_act(opponent, seat, obs, mask, key, episode_key, memory):
+        own_memory, other_memory = memory
         key_self, key_other = jax.random.split(key)
-        own = jnp.asarray(act_in_episode(policy, obs[seat], mask[seat], key_self, episode_key), dtype)
-        other = jax.lax.switch(opponent, branches, obs[1 - seat], mask[1 - seat], key_other, episode_key)
-        return jnp.where(jnp.arange(2) == seat, own, other)
+        own, own_memory = act_in_episode(policy, obs[seat], mask[seat], key_self, episode_key, own_memory)
+        other, other_memory = jax.lax.switch(opponent, branches, obs[1 - seat], mask[1 - seat], key_other,
+                                             episode_key, other_memory)
+        return jnp.where(jnp.arange(2) == seat, jnp.asarray(own, dtype), other), (own_memory, other_memory)
 
     keys = jax.random.split(key, num_games)
+    memory = (initial_memory(policy), tuple(initial_memory(p) for p in opponents))
 
     def games(opponent, seat):
         act = partial(joint_act, opponent, seat)
-        return jax.vmap(lambda k: _play_episode(env, act, k, env_params))(keys)
+        return jax.vmap(lambda k: _play_episode(env, act, k, env_params, memory=memory))(keys)
 
     grid = jnp.arange(len(opponents))
     return jax.vmap(lambda o: jax.vmap(lambda s: games(o, s))(jnp.arange(2)))(grid)
 
 
 def evaluate_against(env, policy: Policy, opponents: dict[str, Policy], num_games: int, key: jax.Array,
-                     params=None, *, batch_size: int = 65536) -> dict[str, list[EvalResult]]:
-    """``policy`` against every opponent in both seats of a two-player game, one compiled program.
+                     params=None, *, batch_size: int = 65536, progress: bool = False) -> dict[str, list[EvalResult]]:
+    """``policy`` against every opponent in both seats of a two-player game, one compiled program
+    (``batch_size`` games per chunk over all opponents and seats).
 
     Returns ``{opponent: [result with policy as P1, result with policy as P2]}``; each result's
     ``returns`` keep the seat order of the game (seat 0 first).
@@ -414,7 +435,7 @@ def evaluate_against(env, policy: Policy, opponents: dict[str, Policy], num_game
     names = list(opponents)
     run = lambda size, k: _versus_chunk(env, policy, tuple(opponents.values()), size, k, env_params)
     target = max(1, batch_size // (2 * len(names)))
-    returns, lengths, outcomes = _run_chunks(run, int(num_games), target, key, 2, False, "versus")
+    returns, lengths, outcomes = _run_chunks(run, int(num_games), target, key, 2, progress, "versus")
     return {
         name: [EvalResult(tuple(env.agents), returns[i, s], lengths[i, s], {k: v[i, s] for k, v in outcomes.items()})
                for s in range(2)]

@@ -32,9 +32,9 @@ from jaxmarl_lab.evaluation import _play_episode
 def _profile_returns(env, act_fn, profile: jax.Array, key: jax.Array, env_params) -> jax.Array:
     """Returns [N] of one episode in which seat i acts with ``profile[i]``."""
 
-    def joint_act(obs, mask, k, episode_key):
+    def joint_act(obs, mask, k, episode_key, memory):
         keys = jax.random.split(k, env.num_agents)
-        return jax.vmap(act_fn)(profile, obs, mask, keys).astype(jnp.int32)
+        return jax.vmap(act_fn)(profile, obs, mask, keys).astype(jnp.int32), memory
 
     return _play_episode(env, joint_act, key, env_params)[0]
 

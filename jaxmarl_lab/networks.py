@@ -294,6 +294,11 @@ class ActorCriticAct:
 
     def logits(self, params, obs: jax.Array, mask: jax.Array) -> jax.Array:
         """Masked logits of one observation."""
+        return self.logits_and_value(params, obs, mask)[0]
+
+    def logits_and_value(self, params, obs: jax.Array, mask: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+        """Masked logits and the value estimate of one observation (``None`` for actor-only networks):
+        the prior and leaf evaluator of decision-time search."""
         if self.agent_index >= 0:
             seat = jnp.asarray(self.agent_index, jnp.int32)
         else:
@@ -301,7 +306,8 @@ class ActorCriticAct:
         if self.id_dims:
             obs = with_agent_id(obs, seat, self.id_dims)
         outputs = apply_seats(self.network, params, obs[None], seat[None], self.share_seats)
-        return masked_logits(_logits(outputs)[0], mask)
+        value = outputs[1][0] if isinstance(outputs, tuple) else None
+        return masked_logits(_logits(outputs)[0], mask), value
 
     def action_probs(self, params, obs: jax.Array, mask: jax.Array) -> jax.Array:
         """The policy's action distribution (exact; used by the communication metrics)."""

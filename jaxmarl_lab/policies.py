@@ -42,12 +42,25 @@ class Policy:
         return self.act_fn(self.params, obs, mask, key)
 
 
-def act_in_episode(policy: Policy, obs: jax.Array, mask: jax.Array, key: jax.Array, episode_key: jax.Array):
-    """One decision of ``policy``. Policies whose ``act_fn.per_episode`` is true (mixtures that
-    draw one component per game) also get ``episode_key``, which stays fixed for the whole game."""
-    if getattr(policy.act_fn, "per_episode", False):
-        return policy.act_fn(policy.params, obs, mask, key, episode_key=episode_key)
-    return policy.act(policy.params, obs, mask, key)
+def initial_memory(policy: Policy):
+    """The memory a policy starts each game with: ``()`` for memoryless policies. Policies whose
+    ``act_fn`` defines ``initial_memory(params)`` (decision-time search, which needs what it has seen
+    earlier in the game) are called with ``memory=`` and return ``(action, new_memory)``."""
+    init = getattr(policy.act_fn, "initial_memory", None)
+    return () if init is None else init(policy.params)
+
+
+def act_in_episode(policy: Policy, obs: jax.Array, mask: jax.Array, key: jax.Array, episode_key: jax.Array,
+                   memory=()):
+    """One decision of ``policy`` -> (action, memory). Policies whose ``act_fn.per_episode`` is true
+    (mixtures that draw one component per game) also get ``episode_key``, which stays fixed for the
+    whole game; policies with memory (see :func:`initial_memory`) get and update ``memory``. Every
+    policy is called at every step of a game (with an all-False mask when it does not move), so a
+    memory sees every observation of its seat."""
+    kwargs = {"episode_key": episode_key} if getattr(policy.act_fn, "per_episode", False) else {}
+    if getattr(policy.act_fn, "initial_memory", None) is not None:
+        return policy.act_fn(policy.params, obs, mask, key, memory=memory, **kwargs)
+    return policy.act_fn(policy.params, obs, mask, key, **kwargs), memory
 
 
 def masked_logits(logits: jax.Array, mask: jax.Array) -> jax.Array:

@@ -131,9 +131,9 @@ def _pair_returns(env, network_spec, row_params, col_params, num_games: int, key
         return jax.random.categorical(k, logits).astype(jnp.int32)
 
     def games(p0, p1):
-        def joint_act(obs, mask, k, episode_key):
+        def joint_act(obs, mask, k, episode_key, memory):
             k0, k1 = jax.random.split(k)
-            return jnp.stack([act(p0, obs[0], mask[0], k0), act(p1, obs[1], mask[1], k1)])
+            return jnp.stack([act(p0, obs[0], mask[0], k0), act(p1, obs[1], mask[1], k1)]), memory
 
         keys = jax.random.split(key, num_games)  # common random numbers across pairs
         return jax.vmap(lambda k: _play_episode(env, joint_act, k, env_params))(keys)
