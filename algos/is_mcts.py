@@ -30,10 +30,15 @@ Search (one tree over p's information, per-player values)
 Tree nodes are public action sequences from the root; every node stores visit counts and the
 summed return of *both* players per action (general-sum: the mover at a node maximises its own
 component, so mctx's single negated value does not apply; anchors §5, §10.10). Each simulation
-draws a world by weight, walks down with the env's ``step``: the mover's prior is the prior policy
-at p's nodes and the opponent model at the opponent's, evaluated on that world's observation;
-selection is PUCT, Q + c_puct·P·sqrt(N + 1)/(1 + N(a)) with Q min-max normalised per player over
-the tree and unvisited actions valued at the node's estimate. The first new node is a leaf: its
+draws a world by weight and walks down with the env's ``step``. At p's nodes selection is PUCT on
+the prior policy, Q + c_puct·P·sqrt(N + 1)/(1 + N(a)) with Q min-max normalised per player over
+the tree and unvisited actions valued at the node's estimate. At the opponent's nodes
+(``opponent_nodes``) the action is sampled from the opponent model on that world's observation
+(default ``sample``: the opponent is the fixed, modelled policy, so with enough simulations the
+search approaches a best response to it; on Kuhn it reaches the exact best-response value), or
+chosen by PUCT on the opponent's own returns (``puct``: an opponent that searches too; one tree
+node mixes the opponent's worlds, so this also plays as an opponent that cannot see its own
+private information). The first new node is a leaf: its
 value for each player is the prior's value head on that player's observation, or (``leaf:
 rollout``, or a prior without value head) the return of one rollout with the models; terminal
 states return their rewards. Returns are backed up per player (``discount`` per step).
@@ -66,6 +71,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmarl_lab.policies import MASKED_LOGIT, Policy, baseline, list_baselines
+from jaxmarl_lab.sparse_call import call_where
 
 SEARCHABLE_ENVS = ("bargain", "bargain_tiny", "kuhn_poker", "leduc_poker")
 
@@ -86,10 +92,16 @@ class SearchConfig:
     discount: float = 1.0  # both games pay once at the end; the original's 0.99 only rescales values by depth
     leaf: str = "auto"  # value | rollout | auto (value head if the prior has one, else rollout)
     likelihood_floor: float = 1e-3  # share of uniform mixed into the opponent model in the world weights
+    # opponent's nodes: "sample" its action from the opponent model in the simulation's world (a fixed,
+    # modelled opponent: the search converges to a best response to it); "puct": the opponent also
+    # selects by PUCT on its own returns (an opponent that searches too)
+    opponent_nodes: str = "sample"
 
     def __post_init__(self):
         if self.num_simulations < 1 or self.num_worlds < 1 or self.max_num_considered < 1:
             raise ValueError("num_simulations, num_worlds and max_num_considered must be >= 1")
+        if self.opponent_nodes not in ("sample", "puct"):
+            raise ValueError(f"opponent_nodes must be sample or puct, got {self.opponent_nodes!r}")
         if self.leaf not in ("auto", "value", "rollout"):
             raise ValueError(f"leaf must be auto, value or rollout, got {self.leaf!r}")
         if self.temperature < 0 or self.gumbel_scale < 0:
@@ -173,8 +185,8 @@ def sample_worlds(env, models: _Models, params, history: jax.Array, count: jax.A
     obs0, state0 = jax.vmap(env.resample_deal, in_axes=(0, None))(jax.random.split(key, num_worlds), latest)
 
     def replay(obs, state):
-        def step(carry, t):
-            obs, state, log_weight = carry
+        def step(carry):
+            t, obs, state, log_weight = carry
             live = t < count - 1
             mover = _mover(env, state, env_params)
             legal = env.action_mask(state, env_params)[mover]
@@ -189,9 +201,11 @@ def sample_worlds(env, models: _Models, params, history: jax.Array, count: jax.A
             taken = jnp.argmax(match)
             obs = jnp.where(live, next_obs[taken], obs)
             state = jax.tree_util.tree_map(lambda new, old: jnp.where(live, new[taken], old), next_state, state)
-            return (obs, state, log_weight), None
+            return t + 1, obs, state, log_weight
 
-        (obs, state, log_weight), _ = jax.lax.scan(step, (obs, state, jnp.zeros(())), jnp.arange(env.max_steps))
+        # only the steps played so far (a while loop: at the first decision there is nothing to replay)
+        carry = (jnp.zeros((), jnp.int32), obs, state, jnp.zeros(()))
+        _, obs, state, log_weight = jax.lax.while_loop(lambda c: c[0] < count - 1, step, carry)
         return obs, state, log_weight
 
     obs, state, log_weight = jax.vmap(replay)(obs0, state0)
@@ -310,13 +324,13 @@ def run_search(env, models: _Models, config: SearchConfig, params, worlds: World
 
     def simulate(tree: Tree, inputs):
         index, key = inputs
-        key_world, key_leaf = jax.random.split(key)
+        key_world, key_leaf, key_opponent = jax.random.split(key, 3)
         w = jax.random.categorical(key_world, jnp.log(jnp.maximum(world_weights, 1e-30)))
         obs = worlds.obs[w]
         state = jax.tree_util.tree_map(lambda x: x[w], worlds.state)
 
-        def descend(carry, d):
-            node, obs, state, active, rewards, nodes, actions, length, expanded, terminal = carry
+        def descend(carry):
+            d, node, obs, state, active, rewards, nodes, actions, length, expanded, terminal = carry
             mover = _mover(env, state, env_params)
             legal = env.action_mask(state, env_params)[mover]
             log_prior = jnp.where(d == 0, noisy_prior, models.log_probs(params, obs[mover], legal, mover == seat))
@@ -325,6 +339,9 @@ def run_search(env, models: _Models, config: SearchConfig, params, worlds: World
             q = _normalise(_completed_q(tree, node, mover, legal, fallback), tree.low[mover], tree.high[mover])
             puct = q + config.c_puct * jnp.exp(log_prior) * jnp.sqrt(n.sum() + 1.0) / (1.0 + n)
             action = jnp.argmax(jnp.where(legal, puct, -jnp.inf))
+            if config.opponent_nodes == "sample":
+                modelled = jax.random.categorical(jax.random.fold_in(key_opponent, d), log_prior).astype(action.dtype)
+                action = jnp.where(mover == seat, action, modelled)
             if config.use_gumbel:
                 at_target = considered & (tree.visits[0] == visit_targets[index])
                 candidates = jnp.where(at_target.any(), at_target, considered)
@@ -346,13 +363,14 @@ def run_search(env, models: _Models, config: SearchConfig, params, worlds: World
             obs = keep(nobs, obs)
             state = jax.tree_util.tree_map(keep, nstate, state)
             node = jnp.where(active & ~is_new, child, node)
-            return (node, obs, state, active & ~stop, rewards, nodes, actions, length, expanded, terminal), None
+            return d + 1, node, obs, state, active & ~stop, rewards, nodes, actions, length, expanded, terminal
 
         zero_i = jnp.zeros((), jnp.int32)
-        carry = (zero_i, obs, state, jnp.ones((), bool), jnp.zeros((depth, 2)), jnp.zeros((depth,), jnp.int32),
+        carry = (zero_i, zero_i, obs, state, jnp.ones((), bool), jnp.zeros((depth, 2)), jnp.zeros((depth,), jnp.int32),
                  jnp.zeros((depth,), jnp.int32), zero_i, jnp.zeros((), bool), jnp.zeros((), bool))
-        (node, obs, state, _, rewards, nodes, actions, length, expanded, terminal), _ = jax.lax.scan(
-            descend, carry, jnp.arange(depth))
+        # walk down until the first new node or the end of the game (not always the full depth)
+        _, node, obs, state, _, rewards, nodes, actions, length, expanded, terminal = jax.lax.while_loop(
+            lambda c: c[4] & (c[0] < depth), descend, carry)
         bootstrap = jnp.where(terminal, 0.0, leaf_value(obs, state, key_leaf))
         # return from each depth d: Σ_{d' >= d} γ^{d'-d} r_{d'} + γ^{length-d} v_leaf
         live = jnp.arange(depth) < length
@@ -443,10 +461,11 @@ class IsMctsAct:
 
     def __call__(self, params, obs, mask, key, memory):
         memory = self.remember(memory, obs)
-        # a batched cond runs both sides (the search runs on every row); unbatched it skips the search
-        action = jax.lax.cond(mask.any(), lambda: self.search(params, memory, mask, key).action,
-                              lambda: jnp.zeros((), jnp.int32))
-        return action, memory
+        # only rows where this seat moves search (a vmapped lax.cond would search on every row)
+        return call_where(mask.any(), self._searched_action, params, memory, mask, key), memory
+
+    def _searched_action(self, params, memory, mask, key):
+        return self.search(params, memory, mask, key).action
 
 
 def search_policy(env, prior_policy: Policy, num_simulations: int = 100, *, opponent_model: Policy | None = None,
@@ -485,15 +504,24 @@ def _paired(search_returns: np.ndarray, raw_returns: np.ndarray) -> tuple[float,
     return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
 
 
-def compare(env, searched: Policy, raw: Policy, opponents: dict[str, Policy], num_games: int, key: jax.Array,
-            batch_size: int = 512, progress: bool = True) -> dict:
+def compare(env, searched: Policy | dict[str, Policy], raw: Policy, opponents: dict[str, Policy], num_games: int,
+            key: jax.Array, batch_size: int = 512, progress: bool = True) -> dict:
     """The search-enhanced and the raw policy against the same opponents in both seats, on the same
     deals and keys (common random numbers): per (opponent, seat) both means and the paired
-    difference with its standard error."""
+    difference with its standard error. ``searched`` may be one policy per opponent name (a search
+    that models each opponent by itself)."""
     from jaxmarl_lab.evaluation import evaluate_against
 
-    with_search = evaluate_against(env, searched, opponents, num_games, key, batch_size=batch_size, progress=progress)
-    without = evaluate_against(env, raw, opponents, num_games, key, batch_size=batch_size, progress=False)
+    if isinstance(searched, dict):  # one opponent per call, the raw policy too (same deals and keys)
+        with_search, without = {}, {}
+        for name, opponent in opponents.items():
+            with_search.update(evaluate_against(env, searched[name], {name: opponent}, num_games, key,
+                                                batch_size=batch_size, progress=progress))
+            without.update(evaluate_against(env, raw, {name: opponent}, num_games, key, batch_size=batch_size))
+    else:
+        with_search = evaluate_against(env, searched, opponents, num_games, key, batch_size=batch_size,
+                                       progress=progress)
+        without = evaluate_against(env, raw, opponents, num_games, key, batch_size=batch_size, progress=False)
     rows = []
     for name in opponents:
         for seat in range(2):
@@ -555,7 +583,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", help="run directory of a trained policy (the prior)")
     parser.add_argument("--which", default="final", choices=("final", "best"), help="checkpoint of the run")
     parser.add_argument("--prior", help="prior as a policy spec instead of --checkpoint: baseline:NAME or run:DIR")
-    parser.add_argument("--opponent-model", help="policy spec the search assumes for the opponent (default: the prior)")
+    parser.add_argument("--opponent-model",
+                        help="policy spec the search assumes for the opponent (default: the prior); 'matched': "
+                        "against each opponent, that opponent itself (a search that knows whom it plays)")
     parser.add_argument("--env", help="env name (default: the run's env)")
     parser.add_argument("--num-simulations", type=int)
     parser.add_argument("--num-worlds", type=int)
@@ -564,6 +594,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gumbel-scale", type=float)
     parser.add_argument("--c-puct", type=float)
     parser.add_argument("--leaf", choices=("auto", "value", "rollout"))
+    parser.add_argument("--opponent-nodes", choices=("sample", "puct"),
+                        help="opponent's tree nodes: sample the opponent model (default) or PUCT on its returns")
     parser.add_argument("--num-games", type=int, help="games per (opponent, seat) (default 2000)")
     parser.add_argument("--opponents", nargs="+", help="policy specs (default: the raw policy and every baseline)")
     parser.add_argument("--batch-size", type=int, help="games per chunk over all opponents and seats (default 512)")
@@ -581,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = _load_config(args.config)
     for name in ("num_simulations", "num_worlds", "temperature", "use_gumbel", "gumbel_scale", "c_puct", "leaf",
-                 "num_games", "seed", "batch_size", "env", "opponents"):
+                 "opponent_nodes", "num_games", "seed", "batch_size", "env", "opponents"):
         value = getattr(args, name)
         if value is not None:
             settings[name] = value
@@ -603,7 +635,10 @@ def main(argv: list[str] | None = None) -> int:
         raw_name, raw = policy_from_spec(env, args.prior, spec_args)
     if isinstance(raw, tuple):
         raise SystemExit("the run trained one policy per agent; IS-MCTS needs one two-seat policy")
-    opponent_model = policy_from_spec(env, args.opponent_model, spec_args)[1] if args.opponent_model else None
+    matched = args.opponent_model == "matched"
+    opponent_model = None
+    if args.opponent_model and not matched:
+        opponent_model = policy_from_spec(env, args.opponent_model, spec_args)[1]
     num_games = int(settings.pop("num_games", 2000))
     seed = int(settings.pop("seed", 0))
     batch_size = int(settings.pop("batch_size", 512))
@@ -615,13 +650,19 @@ def main(argv: list[str] | None = None) -> int:
     else:
         opponents = {"selfplay_partner" if args.checkpoint else raw_name: raw}
         opponents.update({b: baseline(env, b) for b in list_baselines(env) if b != raw_name})
-    print(f"IS-MCTS on {env.name}: prior {raw.name}, {searched.act_fn.config}", file=sys.stderr)
+    if matched:  # the self-play partner is the prior: model None (the prior) shares its compiled search
+        searched = {name: searched if opponent is raw else
+                    search_policy(env, raw, num_simulations, opponent_model=opponent, **settings)
+                    for name, opponent in opponents.items()}
+    config = next(iter(searched.values())).act_fn.config if matched else searched.act_fn.config
+    model_label = "each opponent itself" if matched else (args.opponent_model or "the prior")
+    print(f"IS-MCTS on {env.name}: prior {raw.name}, opponent model {model_label}, {config}", file=sys.stderr)
     start = time.perf_counter()
     result = compare(env, searched, raw, opponents, num_games, jax.random.key(seed), batch_size,
                      progress=not args.no_progress)
     elapsed = time.perf_counter() - start
-    result.update({"env": env.name, "prior": raw.name, "num_games": num_games, "seconds": elapsed,
-                   "config": asdict(searched.act_fn.config)})
+    result.update({"env": env.name, "prior": raw.name, "opponent_model": model_label, "num_games": num_games,
+                   "seconds": elapsed, "config": asdict(config)})
     if env.name in ("kuhn_poker", "leduc_poker") and opponent_specs:
         result["exact"] = {name: exact_values(env, raw, opp) for name, opp in opponents.items()}
     print(format_comparison(result))

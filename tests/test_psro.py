@@ -320,3 +320,17 @@ def test_bad_options_fail_clearly(tmp_path, capsys):
     assert "max_policies" in capsys.readouterr().err
     assert ex2psro.main(["--welfare-fn", "rawlsian", "--results-dir", str(tmp_path)]) == 2
     assert psro.main(["--num-seeds", "2", "--results-dir", str(tmp_path)]) == 2
+
+
+def test_crossplay_accepts_a_search_entry(bargain_runs, tmp_path):
+    """``search:RUN_DIR:SIMS`` (IS-MCTS over a run's policy) plays in cross-play like any policy."""
+    from jaxmarl_lab.cli import main
+
+    out = tmp_path / "search_table.json"
+    code = main(["crossplay", "--env", "bargain", "--policies", f"search:{bargain_runs['fcp']}:4", "baseline:greedy",
+                 "--num-games", "32", "--output", str(out), "--quiet"])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["policy_names"][0] == f"search:{bargain_runs['fcp'].name}:4"
+    payoff = np.asarray(data["payoff_matrix"])
+    assert payoff.shape == (2, 2, 2) and np.isfinite(payoff).all() and (payoff > 0).all()
