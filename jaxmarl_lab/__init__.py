@@ -55,10 +55,20 @@ def llm_policy(env, llm_config, policy_texts=None, **kwargs) -> Policy:
     return _llm_policy(env, llm_config, policy_texts, **kwargs)
 
 
+def to_pettingzoo(env, params=None, render_mode=None, mask_in_observation=None, **kwargs):
+    """A PettingZoo ``ParallelEnv`` (numpy in, numpy out) of a registered env name or an env
+    (see jaxmarl_lab.pz_adapter; needs ``pip install pettingzoo``)."""
+    try:
+        from jaxmarl_lab.pz_adapter import to_pettingzoo as _to_pettingzoo
+    except ImportError as error:  # pettingzoo is an optional dependency
+        raise ImportError(f"to_pettingzoo needs PettingZoo: pip install 'jaxmarl_lab[pettingzoo]' ({error})") from error
+    return _to_pettingzoo(env, params, render_mode, mask_in_observation, **kwargs)
+
+
 __all__ = [
     "llm_policy", "AutoReset", "Box", "default_cfg", "evaluate_comm", "train_wrapper",
     "CrossplayResult", "DEFAULT_METRIC", "Discrete", "Env", "EpisodeStats", "EvalResult", "evaluate_params",
     "Policy", "ResultsManager", "Run", "VmapEnv", "Wrapper", "baseline", "crossplay", "evaluate", "list_baselines",
     "list_envs", "load_policy", "make",
-    "masked_logits", "record_episode", "register", "tree_select", "uniform_legal_action",
+    "masked_logits", "record_episode", "register", "to_pettingzoo", "tree_select", "uniform_legal_action",
 ]
