@@ -27,8 +27,15 @@ def save_checkpoint(directory: str | Path, name: str, state) -> Path:
     """Write ``state`` (any pytree of arrays) to ``directory/name``, replacing an older one of that name."""
     path = Path(directory).absolute() / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    checkpointer = ocp.StandardCheckpointer()
-    checkpointer.save(path, _to_storable(state), force=True)
+    storable = _to_storable(state)
+    if jax.process_count() > 1:  # multi-process runs gather to host first and save from one process alone
+        me = jax.process_index()
+        storable = jax.tree_util.tree_map(np.asarray, storable)  # orbax refuses process-local jax.Arrays here
+        checkpointer = ocp.StandardCheckpointer(
+            multiprocessing_options=ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me}))
+    else:
+        checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(path, storable, force=True)
     checkpointer.wait_until_finished()
     checkpointer.close()
     return path

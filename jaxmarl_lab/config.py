@@ -43,6 +43,11 @@ class RunOptions:
     quiet: bool = False  # no progress bar
     eval_gif: bool = False  # save one evaluation episode of the final policy as plots/eval_episode.gif
     eval_gif_fps: float = 10.0  # frames per second of that GIF
+    devices: int = 1  # split the env batch over this many devices (0: all visible); see jaxmarl_lab.distributed
+    coordinator_address: str | None = None  # HOST:PORT of process 0: a multi-process run (jax.distributed)
+    num_processes: int = 0  # processes of a multi-process run (0: single process / JAXMARL_NUM_PROCESSES)
+    process_id: int = -1  # this process's index in [0, num_processes) (-1: JAXMARL_PROCESS_ID)
+    sweep: list[str] = field(default_factory=list)  # NAME=V1,V2,... : a grid vmapped into one program (sweep.py)
 
 
 class RolloutBudget:
@@ -179,8 +184,10 @@ def to_dict(config) -> dict:
     return {k: plain(v) for k, v in dataclasses.asdict(config).items()}
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+def _flags(name: str) -> list[str]:
+    """``--ent-coef``, and ``--ent_coef`` too (wandb sweep agents pass the field names as written)."""
+    dashed = "--" + name.replace("_", "-")
+    return [dashed] if "_" not in name else [dashed, "--" + name]
 
 
 def make_parser(config_cls, prog: str | None = None, description: str | None = None) -> argparse.ArgumentParser:
@@ -193,19 +200,21 @@ def make_parser(config_cls, prog: str | None = None, description: str | None = N
         spec = next(f for f in dataclasses.fields(config_cls) if f.name == name)
         default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
         if tp is bool:  # --flag alone means true; --flag false turns it off
-            algo.add_argument(_flag(name), dest=name, nargs="?", const="true", metavar="BOOL",
+            algo.add_argument(*_flags(name), dest=name, nargs="?", const="true", metavar="BOOL",
                               help=f"default: {default}")
         else:
-            algo.add_argument(_flag(name), dest=name, metavar=_type_name(tp).upper(), help=f"default: {default}")
+            algo.add_argument(*_flags(name), dest=name, metavar=_type_name(tp).upper(), help=f"default: {default}")
     run = parser.add_argument_group("run (driver options)")
     for f in dataclasses.fields(RunOptions):
         tp = _field_types(RunOptions)[f.name]
         if tp is bool:
-            run.add_argument(_flag(f.name), dest=f.name, nargs="?", const="true", metavar="BOOL")
+            run.add_argument(*_flags(f.name), dest=f.name, nargs="?", const="true", metavar="BOOL")
+        elif f.name == "sweep":  # repeatable: --sweep lr=1e-4,3e-4 --sweep ent_coef=0,0.01
+            run.add_argument(*_flags(f.name), dest=f.name, nargs="+", action="extend", metavar="NAME=V1,V2")
         elif typing.get_origin(tp) is list:
-            run.add_argument(_flag(f.name), dest=f.name, nargs="+")
+            run.add_argument(*_flags(f.name), dest=f.name, nargs="+")
         else:
-            run.add_argument(_flag(f.name), dest=f.name)
+            run.add_argument(*_flags(f.name), dest=f.name)
     return parser
 
 

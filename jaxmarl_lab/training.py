@@ -17,6 +17,7 @@ whose runner has ``.params`` and ``.update``; ``make_policy(config, env, params)
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 import threading
@@ -32,6 +33,7 @@ from tqdm.auto import tqdm
 
 from jaxmarl_lab.checkpoint import latest_step_checkpoint, restore_checkpoint, save_checkpoint
 from jaxmarl_lab.config import ConfigError, RunOptions, build, parse_args, to_dict
+from jaxmarl_lab.distributed import to_host
 from jaxmarl_lab.evaluation import report_for
 from jaxmarl_lab.game_theory import supports_exact_evaluation
 from jaxmarl_lab.logger import MetricsLogger
@@ -137,6 +139,7 @@ class TrainResult:
     run: Run | None = None
     report: dict | None = None
     error: str | None = None
+    params: object = None  # the final policy parameters (numpy on every process of a multi-process run)
 
     @property
     def run_dir(self) -> Path | None:
@@ -177,6 +180,22 @@ class EpisodeWindow:
             out["train/avg_reward_100ep"] = total / weight
         out["train/total_episodes"] = self.total
         return {k: v for k, v in out.items() if v is not None}
+
+
+def _shard_over_devices(config, init, chunk, num_devices: int):
+    """(place, jitted chunk): the runner's env batch split over a mesh of ``num_devices`` devices,
+    parameters replicated (jaxmarl_lab.distributed)."""
+    from jaxmarl_lab.distributed import make_mesh, replicated, runner_shardings, to_global
+
+    if not hasattr(config, "num_envs"):
+        raise ValueError("--devices splits the env batch: the algorithm's Config needs num_envs")
+    mesh = make_mesh(num_devices)
+    shapes = jax.eval_shape(init, jax.random.key(0))
+    if config.num_seeds > 1:
+        shapes = jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct((config.num_seeds, *s.shape), s.dtype), shapes)
+    shardings = runner_shardings(shapes, mesh, config.num_envs, env_axis=1 if config.num_seeds > 1 else 0)
+    jitted = jax.jit(chunk, in_shardings=(shardings,), out_shardings=(shardings, replicated(mesh)))
+    return (lambda runner: to_global(runner, shardings)), jitted
 
 
 def make_env(config):
@@ -220,6 +239,26 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
     """
     policy_params = policy_params or (lambda params: params)
     try:
+        from jaxmarl_lab.distributed import initialize_distributed
+
+        multi = initialize_distributed(options.coordinator_address, options.num_processes or None,
+                                       None if options.process_id < 0 else options.process_id)
+    except (ValueError, RuntimeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return TrainResult(2, error=str(err))
+    main_process = jax.process_index() == 0
+    if multi:
+        if options.resume_from is not None:
+            print("error: --resume-from is not supported for multi-process runs yet", file=sys.stderr)
+            return TrainResult(2, error="--resume-from with several processes")
+        if options.devices == 1:  # a multi-process run shards over every process's devices
+            options = dataclasses.replace(options, devices=0)
+        if not main_process:  # only process 0 logs and writes results; the others write to a scratch dir
+            import tempfile
+
+            options = dataclasses.replace(options, results_dir=tempfile.mkdtemp(prefix="jaxmarl_worker_"),
+                                          quiet=True, wandb=False, tensorboard=False, eval_gif=False)
+    try:
         manager = ResultsManager(options.results_dir)
         resuming = options.resume_from is not None
         if resuming:
@@ -232,23 +271,53 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
         if host_loop and config.num_seeds != 1:
             raise ConfigError(f"{algorithm} runs its outer loop on the host: one seed per run "
                               f"(got num_seeds={config.num_seeds}); start one run per seed")
+        combos, base_seeds = [], config.num_seeds
+        if options.sweep:
+            from jaxmarl_lab.sweep import parse_sweep
+
+            combos = parse_sweep(options.sweep, config_cls)
+            if host_loop or resuming or options.devices != 1:
+                raise ConfigError("--sweep runs a fresh run on one device (not with --resume-from, --devices or "
+                                  f"{algorithm}'s host loop)")
+            config = dataclasses.replace(config, num_seeds=base_seeds * len(combos))
     except (ConfigError, ValueError, TypeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return TrainResult(2, error=str(err))
 
     seeds = config.num_seeds
+    place = lambda runner: runner  # noqa: E731 - puts a runner on the mesh (identity on one device)
     if not host_loop:
-        init, train_chunk = jax.jit(init), jax.jit(jax.vmap(train_chunk) if seeds > 1 else train_chunk)
+        chunk = jax.vmap(train_chunk) if seeds > 1 else train_chunk
+        init, train_chunk = jax.jit(init), jax.jit(chunk)
+        if options.devices != 1:
+            try:
+                place, train_chunk = _shard_over_devices(config, init, chunk, options.devices)
+            except ValueError as err:
+                print(f"error: {err}", file=sys.stderr)
+                return TrainResult(2, error=str(err))
+    elif options.devices != 1:
+        print(f"error: {algorithm} runs its outer loop on the host; --devices is not supported", file=sys.stderr)
+        return TrainResult(2, error="--devices with a host-loop algorithm")
+    if combos:  # every slot (combination, seed) in one vmapped program; swept fields are traced
+        from jaxmarl_lab.sweep import slot_values
+
+        values = {k: jnp.asarray(v) for k, v in slot_values(combos, base_seeds).items()}
+        swept_chunk = jax.jit(jax.vmap(
+            lambda runner, row: make_train(dataclasses.replace(config, **row), env)[1](runner)))
+        train_chunk = lambda runner: swept_chunk(runner, values)  # noqa: E731
     if seeds > 1:
         # seeds are initialised one by one and stacked, not vmapped: a vmapped orthogonal initialiser
         # is a batched LAPACK QR, which can deadlock on CPU hosts with few cores
-        single_init, seed_keys = init, jax.random.split(jax.random.key(config.seed), seeds)
+        single_init, seed_keys = init, jax.random.split(jax.random.key(config.seed), base_seeds)
+        seed_keys = [seed_keys[slot % base_seeds] for slot in range(seeds)]  # a sweep reuses the seeds
         init = lambda _: jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[single_init(k) for k in seed_keys])
     keys = jax.random.key(config.seed)
 
     if not resuming:
         run = manager.create_run(algorithm, config.env, config.seed, to_dict(config), run_name=options.run_name,
                                  tags=options.tags, num_seeds=seeds)
+        if combos:
+            run.update_metadata(sweep={"combinations": combos, "seeds_per_combination": base_seeds})
     _, format_report, headline = report_for(env)
     if eval_metric == "nash_conv" and not supports_exact_evaluation(env):
         eval_metric = None  # equilibrium learners on games too large for exact evaluation
@@ -265,13 +334,13 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
 
     with _GracefulInterrupt() as interrupt:
         print(f"{algorithm}: run {run.run_id} -> {run.path}", file=sys.stderr)
-        runner = init(keys)
+        runner = place(init(keys))
         if resuming:
             name = latest_step_checkpoint(run.checkpoints_dir)
             if name is None:
                 print(f"error: {run.path} has no step_<n> checkpoint to resume from", file=sys.stderr)
                 return TrainResult(2, run, error=f"{run.path} has no step_<n> checkpoint to resume from")
-            runner = restore_checkpoint(run.checkpoints_dir, name, runner)
+            runner = place(restore_checkpoint(run.checkpoints_dir, name, runner))
             print(f"resumed from checkpoint {name}", file=sys.stderr)
         run.update_metadata(status="running")
 
@@ -280,7 +349,7 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
             print(f"note: total_timesteps {config.total_timesteps:,} rounded up to {total_updates * spu:,} "
                   f"({total_updates} updates of {spu:,} steps, in chunks of {config.updates_per_chunk})",
                   file=sys.stderr)
-        update = lambda: int(np.ravel(jax.device_get(runner.update))[0])
+        update = lambda: int(np.ravel(to_host(runner.update))[0])
         eval_key = jax.random.key(config.seed + 1_000_003)
         sign = -1.0 if eval_metric in LOWER_IS_BETTER else 1.0  # the best checkpoint maximises sign * metric
         best = run.metadata.get("best_eval", {}).get(eval_metric, -sign * np.inf)
@@ -299,10 +368,20 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
             run.finish(status, error=error, total_env_steps=steps, train_time_s=previous_time + elapsed,
                        steps_per_s=(steps - session_steps0) / max(elapsed, 1e-9))
 
-        def evaluate_now(final: bool) -> dict:
+        def checkpoint(name: str, state=None) -> None:
+            """Save on process 0 (after gathering a multi-process state: every process calls this)."""
+            state = runner if state is None else state
+            state = to_host(state) if multi else state
+            if main_process:
+                save_checkpoint(run.checkpoints_dir, name, state)
+
+        def evaluate_now(final: bool) -> dict | None:
             nonlocal best
             steps = update() * spu
-            report = evaluate_seeds(config, env, make_policy, runner.params, jax.random.fold_in(eval_key, steps),
+            state = to_host(runner) if multi else runner  # every process takes part in the gather
+            if not main_process:
+                return None
+            report = evaluate_seeds(config, env, make_policy, state.params, jax.random.fold_in(eval_key, steps),
                                     config.eval_games)
             wall = previous_time + time.perf_counter() - session_start
             logger.log(steps, {"env_steps": steps, "eval/time_s": wall,
@@ -310,8 +389,8 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
             score = report["summary"].get(eval_metric)
             if score is not None and sign * score > sign * best:
                 best = score
-                save_checkpoint(run.checkpoints_dir, "best", runner)
-                _save_policy_params(run, "best", policy_params(runner.params))
+                save_checkpoint(run.checkpoints_dir, "best", state)
+                _save_policy_params(run, "best", policy_params(state.params))
                 run.update_metadata(best_eval={eval_metric: score, "env_steps": steps})
             if not final:
                 bar.write(f"[eval @ {steps:,} steps] {eval_metric} = {score:.4f} (best {best:.4f})")
@@ -322,8 +401,14 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
         try:
             while update() < total_updates:
                 before = update() * spu
-                runner, metrics = train_chunk(runner)
-                metrics = jax.device_get(metrics)
+                try:
+                    runner, metrics = train_chunk(runner)
+                except jax.errors.ConcretizationTypeError as err:
+                    if not combos:
+                        raise
+                    raise ConfigError(f"cannot sweep {', '.join(combos[0])}: {algorithm} uses it in Python "
+                                      f"control flow or for a shape; start one run per value ({err})") from None
+                metrics = to_host(metrics)
                 steps_now = update() * spu
                 rows = _flat_rows(metrics, seeds)
                 elapsed = time.perf_counter() - session_start
@@ -336,32 +421,44 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
                 bar.set_postfix({"steps/s": f"{(steps_now - session_steps0) / max(elapsed, 1e-9):,.0f}",
                                  progress_metric: f"{rows[-1].get(progress_metric, float('nan')):.3f}"})
                 if _crossed(config.checkpoint_interval, before, steps_now):
-                    save_checkpoint(run.checkpoints_dir, f"step_{steps_now}", runner)
+                    checkpoint(f"step_{steps_now}")
                 if _crossed(config.eval_interval, before, steps_now) and steps_now < total_updates * spu:
                     evaluate_now(final=False)
                 if options.stop_at_step and steps_now >= options.stop_at_step and steps_now < total_updates * spu:
                     raise _StopRequested
                 interrupt.check()
             bar.close()
-            save_checkpoint(run.checkpoints_dir, f"step_{update() * spu}", runner)
-            save_checkpoint(run.checkpoints_dir, "final", runner)
-            _save_policy_params(run, "final", policy_params(runner.params))
-            print(f"final evaluation: {config.eval_games} games per matchup ...", file=sys.stderr)
+            final_state = to_host(runner) if multi else runner
+            checkpoint(f"step_{update() * spu}", final_state)
+            checkpoint("final", final_state)
+            if main_process:
+                _save_policy_params(run, "final", policy_params(final_state.params))
+                print(f"final evaluation: {config.eval_games} games per matchup ...", file=sys.stderr)
             report = evaluate_now(final=True)
+            if not main_process:
+                logger.close()
+                return TrainResult(0, None, params=policy_params(final_state.params))
             run.write_final_eval(report)
+            if combos:
+                from jaxmarl_lab.sweep import summarise, write_results
+
+                rows = summarise(report, combos, base_seeds, eval_metric)
+                table = write_results(run.path / "sweep_results.json", rows,
+                                      lower_is_better=eval_metric in LOWER_IS_BETTER)
+                print(table)
             plot_training_curves(run.read_metrics(), run.plots_dir / "training_curves.png")
             plot_nash_conv(run.read_metrics(), run.plots_dir / "nash_conv.png")
             if options.eval_gif:
-                _save_eval_gif(run, env, make_policy, config, runner.params, eval_key, options.eval_gif_fps)
+                _save_eval_gif(run, env, make_policy, config, final_state.params, eval_key, options.eval_gif_fps)
             record("completed")
             logger.close()
             print(format_report(report))
             print(f"\nresults: {run.path} (metrics.csv, final_eval.json, plots/, checkpoints/)")
-            return TrainResult(0, run, report)
+            return TrainResult(0, run, report, params=policy_params(final_state.params))
         except (KeyboardInterrupt, _StopRequested) as stop:
             bar.close()
             steps = update() * spu
-            save_checkpoint(run.checkpoints_dir, f"step_{steps}", runner)
+            checkpoint(f"step_{steps}")
             plot_training_curves(run.read_metrics(), run.plots_dir / "training_curves.png")
             record("interrupted")
             logger.close()
@@ -371,6 +468,12 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
             print(f"\n{why} at {steps:,} env steps; checkpoint saved. Continue with:\n"
                   f"  python algos/{algorithm}.py --resume-from {run.path}", file=sys.stderr)
             return TrainResult(0 if isinstance(stop, _StopRequested) else 130, run)
+        except ConfigError as err:  # found only once the program is traced (e.g. an unsweepable field)
+            bar.close()
+            record("failed", error=str(err))
+            logger.close()
+            print(f"error: {err}", file=sys.stderr)
+            return TrainResult(2, run, error=str(err))
         except Exception as err:
             bar.close()
             record("failed", error=f"{type(err).__name__}: {err}")

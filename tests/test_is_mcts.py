@@ -102,10 +102,16 @@ def test_gumbel_root_with_one_simulation_plays_argmax_of_logits_plus_gumbel():
     config = SearchConfig(num_simulations=1, num_worlds=4, gumbel_scale=1.0)
     models = _Models(policy.act_fn)
     history = jnp.zeros((env.max_steps + 1, env.obs_dim)).at[0].set(obs[0])
+
+
+    @jax.jit
+    def search(key):
+        worlds = sample_worlds(env, models, {"prior": params}, history, jnp.int32(1), key, 4)
+        return run_search(env, models, config, {"prior": params}, worlds, obs[0], mask, key)
+
     for seed in range(20):
         key = jax.random.key(seed)
-        worlds = sample_worlds(env, models, {"prior": params}, history, jnp.int32(1), key, 4)
-        out = run_search(env, models, config, {"prior": params}, worlds, obs[0], mask, key)
+        out = search(key)
         gumbel = jax.random.gumbel(jax.random.split(key, 3)[0], (2,))
         logits = jax.nn.log_softmax(policy.act_fn.logits(params, obs[0], mask))
         assert int(out.action) == int(jnp.argmax(logits + gumbel))
