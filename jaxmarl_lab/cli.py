@@ -531,6 +531,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="therapy_table", help="directory for therapy_table.csv and .png")
     p.set_defaults(func=cmd_therapy_table)
 
+    p = sub.add_parser("sweep", help="hyperparameter search (grid/random/bayes) over seeds, or compare algorithms; "
+                                      "every run lands in the results index")
+    p.add_argument("--algorithm", help="file in algos/ (e.g. ppo_bargain)")
+    p.add_argument("--config", help="YAML the trials start from (default: the algorithm's defaults)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=V1,V2|LOW:HIGH[:log]",
+                   help="searched option (repeatable): values, or a range for random/bayes")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="fixed option for every run")
+    p.add_argument("--method", default="grid", choices=("grid", "random", "bayes"))
+    p.add_argument("--num-trials", type=int, default=0, help="trials (grid: 0 = the whole grid)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="every trial runs once per seed")
+    p.add_argument("--compare-algorithms", nargs="+", metavar="ALGORITHM",
+                   help="instead of a search: these algorithms (defaults + --set) on the same seeds, ranked")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--name", default=None, help="sweep name (default: the algorithm or 'compare')")
+    p.add_argument("--verbose", action="store_true", help="show each run's progress bar")
+    p.set_defaults(func=cmd_sweep)
+
     p = sub.add_parser("list-envs", help="registered environments")
     p.set_defaults(func=cmd_list_envs)
 
@@ -539,6 +556,80 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_results_parser(sub)
     return parser
+
+
+def cmd_sweep(args) -> int:
+    import json
+    import time
+
+    import numpy as np
+
+    from jaxmarl_lab.sweep import _number, parse_param, propose, run_trial
+
+    fixed = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set takes NAME=VALUE, got {item!r}")
+        fixed[name.strip().replace("-", "_")] = _number(value)
+    if args.compare_algorithms:
+        import dataclasses
+
+        from jaxmarl_lab.api import _algorithm_module
+
+        known = {name: {f.name for f in dataclasses.fields(_algorithm_module(name).Config)}
+                 for name in args.compare_algorithms}
+        unused = sorted(k for k in fixed if not any(k in names for names in known.values()))
+        if unused:
+            raise ValueError(f"--set {unused}: no compared algorithm has these options")
+        # each algorithm takes the --set options it has (budgets are shared, minibatching may differ)
+        plan = [(name, {k: v for k, v in fixed.items() if k in known[name]}, lambda score: None)
+                for name in args.compare_algorithms]
+        fixed = {}
+        label = args.name or "compare"
+    else:
+        if not args.algorithm or not args.param:
+            raise ValueError("give --algorithm and at least one --param (or --compare-algorithms A B ...)")
+        if args.method != "grid" and args.num_trials < 1:
+            raise ValueError(f"--method {args.method} needs --num-trials N")
+        params = [parse_param(spec) for spec in args.param]
+        plan = ((args.algorithm, values, report) for _, values, report in
+                propose(params, args.method, args.num_trials, seed=args.seeds[0]))
+        label = args.name or args.algorithm
+    sweep_id = f"{label}_{time.strftime('%Y%m%d_%H%M%S')}"
+    trials = []
+    # proposals are generated lazily: bayes needs each score before it proposes the next trial
+    for index, (algorithm, values, report) in enumerate(plan):
+        runs, scores, metric = [], [], None
+        for seed in args.seeds:
+            run, metric, score = run_trial(algorithm, args.config if not args.compare_algorithms else None,
+                                           {**fixed, **values}, seed, args.results_dir,
+                                           [f"sweep:{sweep_id}", f"trial:{index}"], quiet=not args.verbose)
+            runs.append(run.run_id)
+            scores.append(score)
+        sign = -1.0 if metric == "nash_conv" else 1.0
+        report(sign * float(np.mean(scores)))
+        trial = {"trial": index, "algorithm": algorithm, "values": values, "metric": metric, "seeds": args.seeds,
+                 "scores": scores, "mean": float(np.mean(scores)),
+                 "std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0, "runs": runs}
+        trials.append(trial)
+        print(f"[{index + 1}] {algorithm} {values or ''} {metric} = {trial['mean']:.4f} ± {trial['std']:.4f} "
+              f"over seeds {args.seeds}", file=sys.stderr, flush=True)
+    lower = trials and trials[0]["metric"] == "nash_conv"
+    ranked = sorted(trials, key=lambda t: t["mean"], reverse=not lower)
+    out = Path(args.results_dir) / "sweeps" / f"{sweep_id}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"sweep_id": sweep_id, "method": None if args.compare_algorithms else args.method,
+                               "fixed": fixed, "trials": trials, "best": ranked[0] if ranked else None}, indent=2))
+    print(f"| rank | algorithm | values | {ranked[0]['metric'] if ranked else 'metric'} (mean ± std) | per seed |")
+    print("|---|---|---|---|---|")
+    for rank, t in enumerate(ranked, 1):
+        values = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["values"].items())
+        print(f"| {rank} | {t['algorithm']} | {values or 'defaults'} | {t['mean']:.4f} ± {t['std']:.4f} | "
+              f"{', '.join(f'{x:.4f}' for x in t['scores'])} |")
+    print(f"\nsweep {sweep_id}: {len(trials)} trials x {len(args.seeds)} seeds -> {out} "
+          f"(runs tagged sweep:{sweep_id}; jaxmarl-lab results leaderboard --root {args.results_dir})")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
