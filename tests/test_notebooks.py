@@ -40,3 +40,16 @@ def test_llm_bargaining_notebook(tmp_path, monkeypatch):
     assert "you would receive 3 of item A, 2 of item B, 0 of item C" in outputs
     assert "new requests on the rerun: 0; identical payoffs: True" in outputs, outputs[-2000:]
     assert any("image/png" in o.get("data", {}) for cell in notebook.cells for o in cell.get("outputs", []))
+
+
+def test_quickstart_notebook(tmp_path, monkeypatch):
+    monkeypatch.setenv("QUICKSTART_TIMESTEPS", "16384")  # one PPO update
+    monkeypatch.setenv("QUICKSTART_GAMES", "200")
+    monkeypatch.setenv("QUICKSTART_RESULTS", str(tmp_path / "results"))
+    notebook, outputs = run_notebook("quickstart.ipynb", tmp_path)
+    assert "random games in" in outputs and "self-play welfare" in outputs, outputs[-3000:]
+    assert "ppo" in outputs and "greedy" in outputs  # the cross-play table
+    images = [o for cell in notebook.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) >= 4  # env render, cross-play heatmap, curve, training_curves.png
+    assert any("image/gif" in o.get("data", {}) for cell in notebook.cells for o in cell.get("outputs", []))
+    assert list((tmp_path / "results" / "ppo_bargain").glob("*/final_eval.json"))
