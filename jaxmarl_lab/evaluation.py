@@ -549,8 +549,11 @@ def format_report(report: dict) -> str:
                     f"{c['opponent_reward']:>6.3f} {c['welfare']:>8.3f} {100 * c.get('accept_rate', 0):>6.1f}% "
                     f"{c['length']:>6.2f}   {c['best_baseline']:<11} {c['best_baseline_reward']:.3f} "
                     f"({c['margin']:+.3f}, {flag})")
-        lines.append(f"{s['vs_baselines_cells_at_least_best']}/{s['vs_baselines_cells']} cells at least as good as the "
-                     "best baseline in the same place (within 2 standard errors)")
+        good, cells = s["vs_baselines_cells_at_least_best"], s["vs_baselines_cells"]
+        mean_over_seeds = "per_seed" in report  # a multi-seed report averages the count over seeds
+        good_text = f"{good:.1f}" if mean_over_seeds else f"{int(good)}"
+        lines.append(f"{good_text}/{int(cells)} cells at least as good as the best baseline in the same place "
+                     f"(within 2 standard errors{', mean over seeds' if mean_over_seeds else ''})")
     return "\n".join(lines)
 
 
