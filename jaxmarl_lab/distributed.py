@@ -27,6 +27,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxmarl_lab.checkpoint import _is_key
+
 #: runner fields that are never split (the rest are split along their env axis when they have one)
 REPLICATED_FIELDS = ("params", "opt_state", "key", "update")
 BATCH_AXIS = "batch"
@@ -83,14 +85,10 @@ def runner_shardings(runner_shape, mesh: Mesh, num_envs: int, env_axis: int = 0)
         if _field_name(path) in REPLICATED_FIELDS or len(shape) <= env_axis or shape[env_axis] != num_envs:
             return replicated
         if jax.dtypes.issubdtype(getattr(leaf, "dtype", np.float32), jax.dtypes.prng_key):
-            return replicated  # typed key arrays: keep whole (cheap, and avoids splitting key data)
+            return replicated  # typed key arrays (shape structs here, so not _is_key): keep whole
         return NamedSharding(mesh, PartitionSpec(*([None] * env_axis), BATCH_AXIS))
 
     return jax.tree_util.tree_map_with_path(sharding, runner_shape)
-
-
-def _is_key(x) -> bool:
-    return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
 def to_global(tree, shardings):
