@@ -1,6 +1,6 @@
 """``sampled_cfr``: the original framework's name for its CFR trainer, here real Deep CFR.
 
-    python algos/sampled_cfr.py --config configs/deep_cfr.yaml
+    python algos/sampled_cfr.py --config configs/sampled_cfr.yaml   # bargaining, as in the original
 
 Everything (rules, options, results) is ``algos/deep_cfr.py``; runs are recorded as ``sampled_cfr``.
 """

@@ -205,3 +205,21 @@ def test_sampled_cfr_script_runs_deep_cfr(tmp_path, capsys):
     bad = subprocess.run([sys.executable, str(ROOT / "algos" / "nfsp.py"), "--env", "kuhn_pokr"],
                          capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert bad.returncode == 2 and "kuhn_poker" in bad.stderr
+
+
+def test_every_algorithm_file_has_a_config_that_parses():
+    """Each ``algos/<name>.py`` has at least one ``configs/<name>*.yaml``; driver configs parse."""
+    from pathlib import Path
+
+    from jaxmarl_lab.api import _algorithm_module
+    from jaxmarl_lab.config import parse_args
+
+    root = Path(__file__).resolve().parents[1]
+    for script in sorted((root / "algos").glob("*.py")):
+        if script.stem == "__init__":
+            continue
+        configs = sorted((root / "configs").glob(f"{script.stem}*.yaml"))
+        assert configs, f"no configs/{script.stem}*.yaml for algos/{script.name}"
+    sampled = _algorithm_module("sampled_cfr")
+    config, _, _ = parse_args(sampled.Config, ["--config", str(root / "configs" / "sampled_cfr.yaml")])
+    assert config.env == "bargain"
