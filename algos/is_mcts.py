@@ -144,9 +144,6 @@ class _Models:
             return model_outputs(self.prior, params["prior"], obs, mask)[0]
         return model_outputs(self.opponent, params["opponent"], obs, mask)[0]
 
-    def has_value(self, params, obs, mask) -> bool:
-        return model_outputs(self.prior, params["prior"], obs, mask)[1] is not None
-
     def value(self, params, obs, mask):
         return model_outputs(self.prior, params["prior"], obs, mask)[1]
 
