@@ -23,18 +23,24 @@ def _to_storable(tree):
     return jax.tree_util.tree_map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
 
 
+def _checkpointer() -> ocp.StandardCheckpointer:
+    """A checkpointer for this process alone: in a multi-process run each process reads whole host
+    states and only process 0 writes (no cross-process barriers inside orbax)."""
+    if jax.process_count() == 1:
+        return ocp.StandardCheckpointer()
+    me = jax.process_index()
+    return ocp.StandardCheckpointer(
+        multiprocessing_options=ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me}))
+
+
 def save_checkpoint(directory: str | Path, name: str, state) -> Path:
     """Write ``state`` (any pytree of arrays) to ``directory/name``, replacing an older one of that name."""
     path = Path(directory).absolute() / name
     path.parent.mkdir(parents=True, exist_ok=True)
     storable = _to_storable(state)
     if jax.process_count() > 1:  # multi-process runs gather to host first and save from one process alone
-        me = jax.process_index()
         storable = jax.tree_util.tree_map(np.asarray, storable)  # orbax refuses process-local jax.Arrays here
-        checkpointer = ocp.StandardCheckpointer(
-            multiprocessing_options=ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me}))
-    else:
-        checkpointer = ocp.StandardCheckpointer()
+    checkpointer = _checkpointer()
     checkpointer.save(path, storable, force=True)
     checkpointer.wait_until_finished()
     checkpointer.close()
@@ -48,7 +54,7 @@ def restore_checkpoint(directory: str | Path, name: str, like):
         raise FileNotFoundError(f"no checkpoint {name!r} in {directory}; found: {list_checkpoints(directory)}")
     template = jax.tree_util.tree_map(
         lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), _to_storable(like))
-    checkpointer = ocp.StandardCheckpointer()
+    checkpointer = _checkpointer()
     restored = checkpointer.restore(path, template)
     checkpointer.close()
     return jax.tree_util.tree_map(

@@ -247,10 +247,14 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
         print(f"error: {err}", file=sys.stderr)
         return TrainResult(2, error=str(err))
     main_process = jax.process_index() == 0
+    resuming = options.resume_from is not None
+    try:
+        # every process reads the run it resumes (a shared filesystem, as for any multi-host checkpoint)
+        resumed = ResultsManager(options.results_dir).open_run(options.resume_from) if resuming else None
+    except (FileNotFoundError, KeyError, ValueError) as err:
+        print(f"error: cannot resume {options.resume_from}: {err}", file=sys.stderr)
+        return TrainResult(2, error=str(err))
     if multi:
-        if options.resume_from is not None:
-            print("error: --resume-from is not supported for multi-process runs yet", file=sys.stderr)
-            return TrainResult(2, error="--resume-from with several processes")
         if options.devices == 1:  # a multi-process run shards over every process's devices
             options = dataclasses.replace(options, devices=0)
         if not main_process:  # only process 0 logs and writes results; the others write to a scratch dir
@@ -260,12 +264,12 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
                                           quiet=True, wandb=False, tensorboard=False, eval_gif=False)
     try:
         manager = ResultsManager(options.results_dir)
-        resuming = options.resume_from is not None
         if resuming:
-            run = manager.open_run(options.resume_from)
-            saved = run.load_config()
+            saved = resumed.load_config()
             config = build(config_cls, {**saved, **{k: getattr(config, k) for k in explicit}})
-            run.save_config(to_dict(config))
+            if main_process:
+                run = resumed
+                run.save_config(to_dict(config))
         env = make_env(config)
         init, train_chunk = make_train(config, env)  # validates the config against the env
         if host_loop and config.num_seeds != 1:
@@ -313,7 +317,7 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
         init = lambda _: jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *[single_init(k) for k in seed_keys])
     keys = jax.random.key(config.seed)
 
-    if not resuming:
+    if not resuming or not main_process:  # a worker process of a resumed run logs to its scratch dir
         run = manager.create_run(algorithm, config.env, config.seed, to_dict(config), run_name=options.run_name,
                                  tags=options.tags, num_seeds=seeds)
         if combos:
@@ -334,14 +338,15 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
 
     with _GracefulInterrupt() as interrupt:
         print(f"{algorithm}: run {run.run_id} -> {run.path}", file=sys.stderr)
-        runner = place(init(keys))
-        if resuming:
-            name = latest_step_checkpoint(run.checkpoints_dir)
+        runner = init(keys)
+        if resuming:  # every process reads the whole state, then keeps its slice of the env batch
+            name = latest_step_checkpoint(resumed.checkpoints_dir)
             if name is None:
-                print(f"error: {run.path} has no step_<n> checkpoint to resume from", file=sys.stderr)
-                return TrainResult(2, run, error=f"{run.path} has no step_<n> checkpoint to resume from")
-            runner = place(restore_checkpoint(run.checkpoints_dir, name, runner))
+                print(f"error: {resumed.path} has no step_<n> checkpoint to resume from", file=sys.stderr)
+                return TrainResult(2, run, error=f"{resumed.path} has no step_<n> checkpoint to resume from")
+            runner = restore_checkpoint(resumed.checkpoints_dir, name, runner)
             print(f"resumed from checkpoint {name}", file=sys.stderr)
+        runner = place(runner)
         run.update_metadata(status="running")
 
         spu, total_updates = config.steps_per_update, config.num_updates
@@ -358,7 +363,8 @@ def train(algorithm: str, config_cls, make_train, make_policy, config, options: 
         session_start, session_steps0 = time.perf_counter(), update() * spu
         previous_time = float(run.metadata.get("train_time_s") or 0.0)
         window = EpisodeWindow()
-        for row in run.read_metrics() if resuming else ():  # the counters continue where the run stopped
+        # the counters continue where the run stopped
+        for row in run.read_metrics() if resuming and main_process else ():
             if row.get("env_steps", 0) <= session_steps0 and row.get("episodes") is not None:
                 window.row(row, 0.0)
 
