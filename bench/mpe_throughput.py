@@ -10,7 +10,10 @@ a user of it does), timed for a few seconds. Not a test: run by hand.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import sys
 import time
 
 import jax
@@ -43,12 +46,29 @@ def ours(scenario: str, batch_size: int, steps: int) -> float:
     return batch_size * steps / best_time(run, jax.random.key(0))
 
 
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence file descriptor 1 (an imported module may swap sys.stdout back, so redirect_stdout is not enough)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
 def jaxmarl_env(scenario: str, batch_size: int, steps: int) -> float | None:
     try:
-        import jaxmarl
+        with _quiet_stdout():  # jaxmarl prints about its optional submodules on import
+            import jaxmarl
+
+            env = jaxmarl.make(f"MPE_{scenario}_v3")
     except ImportError:
         return None
-    env = jaxmarl.make(f"MPE_{scenario}_v3")
 
     @jax.jit
     def run(key):

@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "llm_bridge_overhead": ([], ["--batch-sizes", "1", "64"]),
     "equilibrium_vs_openspiel": (["--budgets", "30", "90"], ["--games", "kuhn_poker", "--budgets", "15"]),
     "therapy_headroom": ([], ["--episodes", "200"]),
+    "sweep_ratio": ([], ["--total-timesteps", "163840", "--eval-games", "500"]),
 }
 PEERS = ("jax", "jaxlib", "pettingzoo", "mpe2", "pymunk", "open_spiel", "jaxmarl", "mctx", "openai")
 
