@@ -561,8 +561,9 @@ def team_report(env, policies, num_episodes: int, key: jax.Array, params=None) -
     """Self-play of a team (one Policy for all agents, or one per agent) in a cooperative or mixed env.
 
     ``summary``: ``mean_return`` (undiscounted episode return averaged over agents) with its
-    standard error over episodes, ``return_<agent>``, ``mean_length`` and ``mean_<outcome>`` for
-    each of the env's outcome statistics (e.g. MPE ``mean_success``, ``mean_final_distance``).
+    standard error over episodes, ``return_<agent>``, ``mean_length`` and ``mean_<outcome>`` with
+    ``stderr_<outcome>`` for each of the env's outcome statistics (e.g. MPE ``mean_success``,
+    ``mean_final_distance``).
     """
     result = evaluate(env, policies, num_episodes, key, params)
     per_episode = result.returns.mean(axis=1)
@@ -570,6 +571,8 @@ def team_report(env, policies, num_episodes: int, key: jax.Array, params=None) -
                "std_return": float(per_episode.std()), "mean_length": float(result.lengths.mean())}
     summary.update({f"return_{agent}": float(result.mean_returns[i]) for i, agent in enumerate(result.agents)})
     summary.update({f"mean_{k}": float(v.mean()) for k, v in result.outcomes.items()})
+    summary.update({f"stderr_{k}": float(_stderr(np.asarray(v, np.float64).reshape(num_episodes, -1).mean(1), 0))
+                    for k, v in result.outcomes.items()})
     return {"kind": "team", "num_games": int(num_episodes), "summary": summary}
 
 
@@ -580,7 +583,12 @@ def format_team_report(report: dict) -> str:
         agents = f"all {len(per_agent)} agents share it"  # one team reward (e.g. pistonball)
     else:
         agents = ", ".join(f"{name} {v:.3f}" for name, v in per_agent.items())
-    extras = ", ".join(f"{k.removeprefix('mean_')} {v:.3f}" for k, v in s.items()
+    def outcome(key: str, value: float) -> str:
+        name = key.removeprefix("mean_")
+        stderr = s.get(f"stderr_{name}")
+        return f"{name} {value:.3f}" + ("" if stderr is None else f" ± {stderr:.3f}")
+
+    extras = ", ".join(outcome(k, v) for k, v in s.items()
                        if k.startswith("mean_") and k not in ("mean_return", "mean_return_stderr", "mean_length"))
     return (f"self-play ({report['num_games']} episodes): mean return per agent {s['mean_return']:.3f} "
             f"± {s['mean_return_stderr']:.3f} ({agents}); mean length {s['mean_length']:.2f}"

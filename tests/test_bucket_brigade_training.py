@@ -95,14 +95,17 @@ def test_mappo_with_heterogeneous_learners_and_a_scripted_seat(tmp_path):
 
 
 def test_ippo_learns_rest_trap_beyond_uniform_random(tmp_path):
-    """4 learners, a small budget: the team's per-night reward beats uniform random (302.9, spec §6.1)."""
+    """4 learners, a small budget: the team's per-night reward beats uniform random (302.94, upper
+    95% bound 304.31 at n=10000, spec §6.1) by three of our standard errors."""
     code = ippo.main(["--config", str(ROOT / "configs" / "ippo_bucket_brigade.yaml"), "--total-timesteps", "300000",
                       "--eval-interval", "0", "--checkpoint-interval", "0", "--eval-games", "1000",
                       "--results-dir", str(tmp_path), "--quiet"])
     assert code == 0
     run_dir = next((tmp_path / "ippo").iterdir())
     summary = json.loads((run_dir / "final_eval.json").read_text())["summary"]
-    assert summary["mean_team_reward_per_step"] > 302.9 + 15, summary
+    margin = 3 * summary["stderr_team_reward_per_step"]
+    assert 0 < margin < 10, summary  # 1000 games measure the mean to a few units
+    assert summary["mean_team_reward_per_step"] > 304.31 + margin, summary
 
 
 def _mean_fitness(env, act, genomes, opponents, key, episodes=64):
